@@ -154,15 +154,15 @@ class Scene:
         wall_valid = torch.zeros(b, w, dtype=torch.bool)
         for i, it in enumerate(items):
             try:
-                agent[i] = torch.tensor(it["agent"], dtype=torch.float64)
+                agent[i] = _numbers(it["agent"], 2, "agent")
                 heading[i] = float(it["heading"]) % (2 * math.pi)
                 for j, c in enumerate(it.get("gold", [])):
-                    gold[i, j] = torch.tensor(c, dtype=torch.float64)
+                    gold[i, j] = _numbers(c, 2, "gold")
                     gold_valid[i, j] = True
                 for j, wl in enumerate(it.get("walls", [])):
-                    walls[i, j] = torch.tensor(wl, dtype=torch.float64)
+                    walls[i, j] = _numbers(wl, 5, "wall")
                     wall_valid[i, j] = True
-            except (KeyError, TypeError, RuntimeError) as e:
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
                 raise ValueError(f"Scene.from_json: scene {i} is malformed ({e}); expected "
                                  '{"agent": [x, y], "heading": θ, "gold": [[x, y]...], "walls": [[cx, cy, l, t, a]...]}') from None
         scene = Scene(agent.float(), heading.float(), gold.float(), gold_valid, walls.float(), wall_valid)
@@ -206,6 +206,13 @@ class Scene:
 def heading_vector(heading: Tensor) -> Tensor:
     """Unit vectors `[..., 2]` along headings (x right, y down)."""
     return torch.stack([torch.cos(heading), torch.sin(heading)], dim=-1)
+
+
+def _numbers(value: Any, n: int, what: str) -> Tensor:
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if t.shape != (n,):
+        raise ValueError(f"{what} needs {n} numbers, got {list(value) if isinstance(value, (list, tuple)) else value!r}")
+    return t
 
 
 def _filler_walls(b: int, n: int, like: Tensor) -> Tensor:

@@ -1,0 +1,137 @@
+"""Physics property tests over more than 10,000 random actions, checked against reference geometry."""
+import math
+
+import pytest
+import torch
+
+from game_reference import R_AGENT, R_GOLD, min_wall_distance
+from penguin.game.physics import run, step
+from penguin.game.sampling import sample_full
+from penguin.game.scene import Scene
+
+STEP = 1 / 16
+TOL = 1e-6
+
+
+def _walls(scene, i):
+    return [w for w, v in zip(scene.walls[i].tolist(), scene.wall_valid[i].tolist()) if v]
+
+
+def _blocked(p, walls):
+    """Reference: the disc at p overlaps a wall or its centre leaves [r_a, 1 − r_a]²."""
+    out = not (R_AGENT - 1e-9 <= p[0] <= 1 - R_AGENT + 1e-9 and R_AGENT - 1e-9 <= p[1] <= 1 - R_AGENT + 1e-9)
+    return out or min_wall_distance(p, walls) < R_AGENT
+
+
+@pytest.fixture(scope="module")
+def trajectory():
+    """500 full scenes (right-angled and free walls) × 24 random actions = 12,000 actions."""
+    g = torch.Generator().manual_seed(7)
+    scene = Scene.cat([sample_full(g, 250), sample_full(g, 250, right_angles=True)])
+    actions = torch.randint(0, 5, (scene.batch_size, 24), generator=g)
+    # Bias toward moves so that many of them end against walls.
+    actions = torch.where(torch.rand(actions.shape, generator=g) < 0.5, torch.ones_like(actions), actions)
+    states = [scene]
+    for t in range(actions.shape[1]):
+        states.append(step(states[-1], actions[:, t])[0])
+    return states, actions
+
+
+def test_agent_never_overlaps_or_passes_through_a_wall(trajectory):
+    states, actions = trajectory
+    for t in range(actions.shape[1]):
+        before, after = states[t], states[t + 1]
+        for i in range(0, before.batch_size, 7):  # a stride keeps the Python reference quick
+            walls = _walls(before, i)
+            p0, p1 = before.agent[i].tolist(), after.agent[i].tolist()
+            assert min_wall_distance(p1, walls) >= R_AGENT - TOL, (t, i)
+            for k in range(1, 21):  # the swept segment, not just its end
+                q = [p0[0] + (p1[0] - p0[0]) * k / 20, p0[1] + (p1[1] - p0[1]) * k / 20]
+                assert min_wall_distance(q, walls) >= R_AGENT - TOL, (t, i, k)
+
+
+def test_moves_take_the_longest_clear_step(trajectory):
+    states, actions = trajectory
+    checked_short = 0
+    for t in range(actions.shape[1]):
+        before, after = states[t], states[t + 1]
+        a = actions[:, t]
+        moved = (after.agent - before.agent).double().norm(dim=1)
+        heading = before.heading.double()
+        for i in range(before.batch_size):
+            if a[i] not in (1, 2):
+                assert moved[i] == 0
+                continue
+            sign = 1.0 if a[i] == 1 else -1.0
+            u = (sign * math.cos(heading[i]), sign * math.sin(heading[i]))
+            d = moved[i].item()
+            assert d <= STEP + TOL
+            if d > TOL:  # the displacement is along the heading
+                delta = (after.agent[i] - before.agent[i]).double()
+                assert (delta[0] * u[0] + delta[1] * u[1]).item() == pytest.approx(d, abs=1e-6)
+            if d < STEP - 1e-4:  # shortened: going 1e-3 further must hit a wall or the room's edge
+                p = before.agent[i].tolist()
+                q = (p[0] + (d + 1e-3) * u[0], p[1] + (d + 1e-3) * u[1])
+                assert _blocked(q, _walls(before, i)), (t, i, d)
+                checked_short += 1
+    assert checked_short > 500  # the property was exercised, not vacuous
+
+
+def test_turns_are_exactly_one_thirtieth_of_pi(trajectory):
+    states, actions = trajectory
+    for t in range(actions.shape[1]):
+        before, after = states[t], states[t + 1]
+        delta = torch.remainder(after.heading.double() - before.heading.double() + math.pi, 2 * math.pi) - math.pi
+        want = torch.zeros_like(delta)
+        want[actions[:, t] == 3] = math.pi / 30
+        want[actions[:, t] == 4] = -math.pi / 30
+        assert torch.allclose(delta, want, atol=1e-6)
+        assert ((after.heading >= 0) & (after.heading < 2 * math.pi)).all()
+
+
+def test_gold_is_collected_exactly_when_the_rule_says(trajectory):
+    states, actions = trajectory
+    collected_any = 0
+    for t in range(actions.shape[1]):
+        before, after = states[t], states[t + 1]
+        dist = (before.gold - after.agent.unsqueeze(1)).double().norm(dim=-1)
+        should_take = before.gold_valid & (dist < R_AGENT + R_GOLD)
+        assert torch.equal(after.gold_valid, before.gold_valid & ~should_take)
+        collected_any += int(should_take.sum())
+    assert collected_any > 0
+
+
+def test_reward_counts_collected_gold_and_input_is_not_mutated():
+    scene = Scene.from_json({"agent": [0.3, 0.5], "heading": 0.0,
+                             "gold": [[0.3 + 1 / 16 + 0.05, 0.5], [0.3 + 1 / 16 + 0.05, 0.52], [0.9, 0.9]],
+                             "walls": []})
+    copy = {k: v.clone() for k, v in vars(scene).items()}
+    after, reward = step(scene, torch.tensor([1]))
+    assert reward.tolist() == [2.0]
+    assert after.gold_valid.tolist() == [[False, False, True]]
+    for k, v in copy.items():
+        assert torch.equal(getattr(scene, k), v)
+
+
+def test_no_tunnelling_through_a_thin_wall():
+    # A wall thinner than a step stands right ahead: the move must stop before it.
+    scene = Scene.from_json({"agent": [0.3, 0.5], "heading": 0.0, "gold": [],
+                             "walls": [[0.3 + 0.05 + 0.03, 0.5, 0.4, 0.005, math.pi / 2]]})
+    after, _ = step(scene, torch.tensor([1]))
+    assert after.agent[0, 0].item() == pytest.approx(0.3 + 0.03 - 0.0025, abs=1e-4)
+
+
+def test_run_matches_repeated_steps_and_rejects_bad_actions():
+    g = torch.Generator().manual_seed(1)
+    scene = sample_full(g, 8)
+    actions = torch.randint(0, 5, (8, 10), generator=g)
+    a, ra = run(scene, actions)
+    b, rb = scene, torch.zeros(8)
+    for t in range(10):
+        b, r = step(b, actions[:, t])
+        rb += r
+    assert torch.equal(a.agent, b.agent) and torch.equal(ra, rb)
+    with pytest.raises(ValueError, match="actions"):
+        step(scene, torch.tensor([5] * 8))
+    with pytest.raises(ValueError, match="actions"):
+        step(scene, torch.ones(3, dtype=torch.long))
