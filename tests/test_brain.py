@@ -228,7 +228,7 @@ def test_bad_input_raises_one_line_errors(brain):
         brain(BrainStep(image=step.image), BrainState.fresh(3, "cpu"))
     with pytest.raises(ValueError, match="disagree on the batch size"):
         BrainStep(image=step.image, prompt_ids=torch.ones(3, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="prompt_ids must be an integer tensor"):
+    with pytest.raises(ValueError, match="prompt_ids must be an int64/int32 tensor"):
         BrainStep(prompt_ids=torch.ones(2, 4))
     with pytest.raises(ValueError, match="batch must be a positive int"):
         BrainState.fresh(0, "cpu")

@@ -121,30 +121,14 @@ class Brain(nn.Module):
         else:
             prompt_valid = step.prompt_ids != PAD_ID
             prompt = self.text_encoder(self.token_embedding(step.prompt_ids), prompt_valid)
+            # The encoder is causal, so its last non-pad token has read the whole prompt.
             last = (prompt_valid.sum(dim=1) - 1).clamp(min=0)
             prompt_summary = prompt[torch.arange(batch, device=prompt.device), last]
+        selection_logits = self._selection_logits(prompt_summary, memory, image is not None)
 
-        selection_logits = self.selection_head(
-            torch.cat([prompt_summary.to(memory.dtype), memory.mean(dim=1)], dim=-1)
-        )
-        if image is None:
-            selection_logits = torch.cat(
-                [torch.full_like(selection_logits[:, :1], float("-inf")), selection_logits[:, 1:]],
-                dim=1,
-            )
-
+        mixed = self._mixed_image_tokens(image, canvases, selection_logits)
         if canvases is None:
             canvases = image[:, None].expand(-1, config.canvases, -1, -1, -1)
-            features = self.image_encoder(image)[:, None].expand(-1, 1 + config.canvases, -1, -1)
-        elif image is None:
-            features = self.image_encoder(canvases.flatten(0, 1)).unflatten(0, canvases.shape[:2])
-        else:
-            images = torch.cat([image[:, None], canvases.to(image.dtype)], dim=1)
-            features = self.image_encoder(images.flatten(0, 1)).unflatten(0, images.shape[:2])
-        sources = features.shape[1]
-        features = features + self.image_tags[-sources:, None, :]
-        weights = selection_logits.float().softmax(dim=-1)[:, -sources:].to(features.dtype)
-        mixed = torch.einsum("bs,bsnd->bnd", weights, features)
 
         parts = [mixed, memory + self.memory_tag, self.value_token.expand(batch, 1, -1)]
         valid = [torch.ones(batch, config.image_tokens + config.memory_slots + 1,
@@ -172,6 +156,30 @@ class Brain(nn.Module):
             device=state.device,
         )
         return context, output, next_state
+
+    def _selection_logits(self, prompt_summary: Tensor, memory: Tensor, has_image: bool) -> Tensor:
+        """Logits `[B, 1 + C]` over [input, canvas 0 … C−1]; the input is −inf when absent."""
+        logits = self.selection_head(torch.cat([prompt_summary, memory.mean(dim=1)], dim=-1))
+        if has_image:
+            return logits
+        return torch.cat([torch.full_like(logits[:, :1], float("-inf")), logits[:, 1:]], dim=1)
+
+    def _mixed_image_tokens(
+        self, image: Tensor | None, canvases: Tensor | None, logits: Tensor
+    ) -> Tensor:
+        """The tagged features of input and canvases, mixed by `softmax(logits)`: `[B, grid², D]`."""
+        if canvases is None:
+            # A fresh state's canvases will be copies of the input: encode it once.
+            features = self.image_encoder(image)[:, None].expand(-1, logits.shape[1], -1, -1)
+        else:
+            images = canvases if image is None else torch.cat(
+                [image[:, None], canvases.to(image.dtype)], dim=1
+            )
+            features = self.image_encoder(images.flatten(0, 1)).unflatten(0, images.shape[:2])
+        sources = features.shape[1]  # 1 + C, or C without an input image
+        features = features + self.image_tags[-sources:, None, :]
+        weights = logits.float().softmax(dim=-1)[:, -sources:].to(features.dtype)
+        return torch.einsum("bs,bsnd->bnd", weights, features)
 
     def reply_logits(self, context: Context, reply_ids: Tensor) -> Tensor:
         """Logits `[B, Tr, V]` for `reply_ids [B, Tr]` read against `context`; t predicts t + 1."""

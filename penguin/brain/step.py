@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -36,10 +37,11 @@ class BrainStep:
             )
         for name in ("prompt_ids", "reply_ids"):
             ids = getattr(self, name)
-            if ids is not None and (ids.dim() != 2 or ids.dtype.is_floating_point or ids.is_complex()
-                                    or ids.shape[1] == 0):
+            if ids is not None and (
+                ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32) or ids.shape[1] == 0
+            ):
                 raise ValueError(
-                    f"BrainStep.{name} must be an integer tensor [B, T] with T ≥ 1; got "
+                    f"BrainStep.{name} must be an int64/int32 tensor [B, T] with T ≥ 1; got "
                     f"{ids.dtype} {list(ids.shape)}"
                 )
         sizes = {name: t.shape[0] for name, t in self.tensors().items()}
