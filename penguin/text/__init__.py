@@ -1,6 +1,7 @@
 """Penguin's text: the task language (prompts), the tokenizer, and the procedural sentence corpus.
 
 - ``prompts``: ``QUESTION_KINDS`` — every question kind, its prompts, answers and answer rule.
+  The function ``prompts.prompts(kind)`` is not re-exported here: it would shadow the module.
 - ``tokenizer``: ``Tokenizer`` (byte-level BPE + special roles), ``PromptTable`` (tokenise once,
   pick rows by index), ``TokenOverflowError``.
 - ``corpus``: ``sentences`` (procedural scene sentences), ``SentencePool``.
@@ -17,7 +18,6 @@ from penguin.text.prompts import (
     expand,
     kinds_of_task,
     moves_text,
-    prompts,
     recall_prompts,
     verbal_moves,
 )
@@ -38,7 +38,6 @@ __all__ = [
     "expand",
     "kinds_of_task",
     "moves_text",
-    "prompts",
     "recall_prompts",
     "sentences",
     "verbal_moves",

@@ -22,8 +22,9 @@ role            id   token
 =============== ==== ==========================================================================
 
 Text that contains a special token's spelling (``"what does <clock> mean?"``) encodes it as that
-single id. Consumers must use ``pad_id``/``bos_id``/… rather than literal numbers: a tokenizer
-loaded with ``from_vocab_merges`` keeps that vocabulary's ids.
+single id. Padding is id 0 in every Penguin tokenizer (the brain's ``PAD_ID``); other roles should
+be read from ``bos_id``/``sep_id``/… since a tokenizer loaded with ``from_vocab_merges`` keeps that
+vocabulary's ids.
 
 Layout of a dialogue (the contract with the brain, see ``encode_dialogue``)::
 
@@ -66,6 +67,8 @@ SPECIAL_TOKENS: dict[str, str] = {
     "anticlock": ACTION_TOKENS[4],
 }
 _ACTION_ROLES = {1: "forward", 2: "backward", 3: "clock", 4: "anticlock"}
+# Row framings: (roles before the text, roles after it).
+_FRAMES = {"prompt": (("bos",), ()), "reply": (("sep",), ("eos",)), "plain": ((), ())}
 
 
 def _alternation(words: Mapping[str, str]) -> re.Pattern | None:
@@ -95,8 +98,8 @@ class Tokenizer:
     def __init__(self, backend: _Backend, specials: Mapping[str, str] | None = None):
         """Wrap ``backend``; ``specials`` maps each role of ``SPECIAL_TOKENS`` to a token of it.
 
-        Roles left out use Penguin's spelling. Every role's token must be in the backend's vocab
-        and all roles must be distinct tokens.
+        Roles left out use Penguin's spelling. Every role's token must be in the backend's vocab,
+        all roles must be distinct tokens, and the pad token must be id 0.
         """
         specials = {**SPECIAL_TOKENS, **(specials or {})}
         unknown = set(specials) - set(SPECIAL_TOKENS)
@@ -111,8 +114,10 @@ class Tokenizer:
         if len(set(ids.values())) != len(ids):
             clash = [r for r in ids if list(ids.values()).count(ids[r]) > 1]
             raise ValueError(f"special roles {clash} share one token; every role needs its own token")
+        if ids["pad"] != 0:
+            raise ValueError(f"the pad token {specials['pad']!r} has id {ids['pad']}; Penguin pads with id 0 "
+                             "(the brain's PAD_ID), so the pad token must be id 0")
         self._backend = backend
-        self._specials = dict(specials)
         self._ids = ids
         # Penguin's spellings in text always mean their roles, even where the vocab spells them otherwise.
         self._rename = {SPECIAL_TOKENS[r]: t for r, t in specials.items() if t != SPECIAL_TOKENS[r]}
@@ -150,8 +155,12 @@ class Tokenizer:
         try:
             backend = _Backend.from_str(text)
         except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
-            raise ValueError(f"tokenizer file {where} is not a valid tokenizer.json: {str(e).splitlines()[0]}") from None
-        return cls(backend)
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(f"tokenizer file {where} is not a valid tokenizer.json: {first}") from None
+        try:
+            return cls(backend)
+        except ValueError as e:
+            raise ValueError(f"tokenizer file {where}: {e}") from None
 
     @classmethod
     def from_vocab_merges(cls, vocab_json: str | Path, merges_txt: str | Path,
@@ -162,7 +171,12 @@ class Tokenizer:
         ``special_tokens`` maps Penguin roles (keys of ``SPECIAL_TOKENS``) to that vocab's tokens,
         e.g. ``{"pad": "<pad>", "bos": "<s>", "eos": "</s>", "sep": "<sep>"}``; a role left out
         uses Penguin's spelling. A role whose token the vocab lacks is added as a new special
-        token (appended ids). The vocab's own ids are kept, so ``pad_id`` may not be 0.
+        token (appended ids).
+
+        The vocab's ids are kept except one: padding is id 0 by contract with the brain
+        (``penguin.brain.config.PAD_ID``), so the pad token trades ids with whatever token held 0
+        (RoBERTa-style vocabs put ``<s>`` there — the original padded with it). Merges refer to
+        tokens by spelling, so the trade does not change how text splits.
         """
         for p in (vocab_json, merges_txt):
             try:
@@ -171,14 +185,21 @@ class Tokenizer:
             except OSError as e:
                 raise ValueError(f"cannot read tokenizer file {p}: {e.strerror or e}") from None
         try:
-            model = models.BPE.from_file(str(vocab_json), str(merges_txt))
+            vocab, merges = models.BPE.read_file(str(vocab_json), str(merges_txt))
         except Exception as e:
             raise ValueError(
                 f"cannot load BPE files {vocab_json} + {merges_txt}: {str(e).splitlines()[0]}") from None
-        backend = _Backend(model)
+        specials = {**SPECIAL_TOKENS, **(special_tokens or {})}
+        pad = specials.get("pad", SPECIAL_TOKENS["pad"])
+        if vocab.get(pad) != 0:
+            holder = next((t for t, i in vocab.items() if i == 0), None)
+            old = vocab.pop(pad, max(vocab.values(), default=-1) + 1)
+            if holder is not None:
+                vocab[holder] = old
+            vocab[pad] = 0
+        backend = _Backend(models.BPE(vocab, merges))
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = decoders.ByteLevel()
-        specials = {**SPECIAL_TOKENS, **(special_tokens or {})}
         backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials.values()])
         return cls(backend, specials)
 
@@ -297,27 +318,29 @@ class Tokenizer:
         return text
 
     # ------------------------------------------------------------------ brain layout
-    def prompt_row(self, text: str, max_len: int, truncate: bool = False) -> list[int]:
-        """``<s> text`` as ids, at most ``max_len`` long (``<s>`` included; truncation keeps it)."""
-        return self._framed(self.encode(text), [self.bos_id], [], max_len, truncate, text, "prompt")
+    def framed_rows(self, texts: Sequence[str], role: str, max_len: int,
+                    truncate: bool = False) -> list[list[int]]:
+        """Id rows of ``texts`` framed for the brain, each at most ``max_len`` long (specials included).
 
-    def reply_row(self, answer: str | None, max_len: int, truncate: bool = False) -> list[int]:
-        """``<sep> answer </s>`` as ids, at most ``max_len`` long (``None`` or ``""`` → ``<sep> </s>``;
-        truncation cuts the answer and keeps both specials).
+        ``role="prompt"`` → ``<s> text``; ``"reply"`` → ``<sep> text </s>`` (``""`` → ``<sep> </s>``);
+        ``"plain"`` → the text's ids alone. Too long → ``TokenOverflowError``, or with
+        ``truncate=True`` the text is cut and the framing specials kept.
         """
-        ids = self.encode(answer) if answer else []
-        return self._framed(ids, [self.sep_id], [self.eos_id], max_len, truncate, answer or "", "answer")
-
-    @staticmethod
-    def _framed(ids, head, tail, max_len, truncate, text, what) -> list[int]:
+        if role not in _FRAMES:
+            raise ValueError(f"role {role!r} must be one of {', '.join(_FRAMES)}")
+        head, tail = ([self._ids[r] for r in rs] for rs in _FRAMES[role])
         room = max_len - len(head) - len(tail)
         if room < 0:
-            raise ValueError(f"max_len={max_len} cannot hold the {len(head) + len(tail)} framing special tokens of a {what}")
-        if len(ids) > room:
-            if not truncate:
-                raise _overflow(len(ids) + len(head) + len(tail), max_len, text, what)
-            ids = ids[:room]
-        return head + ids + tail
+            raise ValueError(
+                f"max_len={max_len} cannot hold the {len(head) + len(tail)} special tokens of a {role} row")
+        rows = []
+        for ids, text in zip(self.encode_batch(list(texts)), texts):
+            if len(ids) > room:
+                if not truncate:
+                    raise _overflow(len(ids) + len(head) + len(tail), max_len, text, role)
+                ids = ids[:room]
+            rows.append(head + ids + tail)
+        return rows
 
     def pad_rows(self, rows: Sequence[Sequence[int]], width: int) -> torch.Tensor:
         """Right-pad id rows with ``pad_id`` into a LongTensor ``[len(rows), width]``."""
@@ -327,7 +350,8 @@ class Tokenizer:
         return out
 
     def encode_dialogue(self, prompts: Sequence[str], answers: Sequence[str | None],
-                        max_prompt_len: int, max_reply_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+                        max_prompt_len: int, max_reply_len: int, *,
+                        truncate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokenise a batch of (prompt, answer) pairs into the brain's two id tensors.
 
         Returns ``prompt_ids`` LongTensor ``[B, max_prompt_len]`` = ``<s> prompt`` and
@@ -338,17 +362,13 @@ class Tokenizer:
 
         Teacher forcing: the decoder reads ``reply_ids[:, :-1]`` and predicts ``reply_ids[:, 1:]``;
         the answer-loss mask is ``reply_ids[:, 1:] != pad_id`` (the answer tokens and ``</s>``).
-        Too long a prompt or answer → ``TokenOverflowError`` (widths include the specials).
+        Too long a prompt or answer → ``TokenOverflowError`` (widths include the specials), or
+        with ``truncate=True`` the text is cut and the specials kept.
         """
         if len(prompts) != len(answers):
             raise ValueError(f"encode_dialogue: {len(prompts)} prompts but {len(answers)} answers")
-        prompt_ids = self.encode_batch(list(prompts))
-        rows_p = [self._framed(ids, [self.bos_id], [], max_prompt_len, False, t, "prompt")
-                  for ids, t in zip(prompt_ids, prompts)]
-        texts = [a or "" for a in answers]
-        answer_ids = self.encode_batch(texts)
-        rows_r = [self._framed(ids, [self.sep_id], [self.eos_id], max_reply_len, False, t, "answer")
-                  for ids, t in zip(answer_ids, texts)]
+        rows_p = self.framed_rows(prompts, "prompt", max_prompt_len, truncate)
+        rows_r = self.framed_rows([a or "" for a in answers], "reply", max_reply_len, truncate)
         return self.pad_rows(rows_p, max_prompt_len), self.pad_rows(rows_r, max_reply_len)
 
 
@@ -370,16 +390,11 @@ class PromptTable:
 
     def __init__(self, tokenizer: Tokenizer, strings: Sequence[str], max_len: int, *,
                  role: str = "prompt", truncate: bool = False):
-        if role not in ("prompt", "reply", "plain"):
-            raise ValueError(f"PromptTable role {role!r} must be 'prompt', 'reply' or 'plain'")
         self.tokenizer = tokenizer
         self.strings: tuple[str, ...] = tuple(strings)
         self.role = role
         self.max_len = max_len
-        head, tail = {"prompt": ([tokenizer.bos_id], []), "reply": ([tokenizer.sep_id], [tokenizer.eos_id]),
-                      "plain": ([], [])}[role]
-        rows = [tokenizer._framed(ids, head, tail, max_len, truncate, text, "text")
-                for ids, text in zip(tokenizer.encode_batch(self.strings), self.strings)]
+        rows = tokenizer.framed_rows(self.strings, role, max_len, truncate)
         self.ids: torch.Tensor = tokenizer.pad_rows(rows, max_len)
         self.lengths: torch.Tensor = torch.tensor([len(r) for r in rows], dtype=torch.long)
         self._index = {s: i for i, s in reversed(list(enumerate(self.strings)))}
