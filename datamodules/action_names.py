@@ -1,0 +1,61 @@
+"""`action_names` — an action token ↔ its name, both directions.
+
+Skill: ground the action tokens in words (GAME.md action table). The scene is shown but ignored.
+
+| question kind    | prompt (canonical)              | answer rule                                   |
+|------------------|---------------------------------|-----------------------------------------------|
+| `action_to_name` | "what does {action} mean?"      | `<forward>` → `forward`, `<backward>` → `backward`, `<clock>` → `turn clockwise`, `<anticlock>` → `turn anticlockwise` |
+| `name_to_action` | "which token means {name}?"     | the inverse: `turn clockwise` → `<clock>`, …  |
+
+Input: a bare scene (ignored). Loss: answer CE. Label rates: kinds uniform, the action uniform
+over the four — every answer 1/8 — by construction (`balanced` changes nothing).
+"""
+from __future__ import annotations
+
+import torch
+
+from datamodules.base import TaskDataModule
+from datamodules.registry import register
+from penguin.episode import EpisodeSpec, TermWeights, View, text_step
+from penguin.game.sampling import sample_bare
+from penguin.text.prompts import ACTION_NAMES, ACTION_TOKENS, QUESTION_KINDS
+from penguin.text.tokenizer import PromptTable
+
+KINDS = ("action_to_name", "name_to_action")
+
+
+@register
+class ActionNames(TaskDataModule):
+    name = "action_names"
+    description = "an action token <-> its name, both directions (the scene is ignored)"
+    label_names = tuple(ACTION_NAMES[a] for a in (1, 2, 3, 4)) + tuple(ACTION_TOKENS[a] for a in (1, 2, 3, 4))
+    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
+
+    def __init__(self, **common) -> None:
+        super().__init__(**common)
+        # One prompt row per (kind, template, action); its answer is fixed by the filled-in slot.
+        strings, kinds, actions = [], [], []
+        for k, kind in enumerate(KINDS):
+            q = QUESTION_KINDS[kind]
+            for template in q.prompts(self.paraphrases):
+                for a in (1, 2, 3, 4):
+                    slot = ACTION_TOKENS[a] if kind == "action_to_name" else ACTION_NAMES[a]
+                    strings.append(template.format(**{q.slot: slot}))
+                    kinds.append(k)
+                    actions.append(a)
+        self.rows = PromptTable(self.tokenizer, strings, self.max_prompt_len)
+        self.row_kind = torch.tensor(kinds)
+        self.row_label = torch.tensor([self.label_index(ACTION_NAMES[a] if k == 0 else ACTION_TOKENS[a])
+                                       for k, a in zip(kinds, actions)])
+        # Rows grouped by (kind, action) so that kind and action are drawn uniformly.
+        self.row_group = self.row_kind * 4 + torch.tensor(actions) - 1
+
+    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
+        scene = sample_bare(generator, batch)
+        group = torch.randint(0, 8, (batch,), generator=generator)
+        members = (self.row_group[None, :] == group[:, None]).float()
+        row = torch.multinomial(members, 1, generator=generator).squeeze(1)
+        labels = self.row_label[row]
+        step = text_step(self.rows.ids[row], self.replies.ids[labels], pad_id=self.tokenizer.pad_id,
+                         input=View.of(scene), labels=labels, question=self.row_kind[row])
+        return self.spec(step, question_kinds=KINDS)

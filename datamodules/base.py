@@ -1,0 +1,236 @@
+"""The task datamodule base: a task only says how to sample one batch of episodes.
+
+Subclasses set `name`, `description` (one line), `label_names` (answer classes, for label rates
+and balanced sampling) and `default_weights`, then implement
+
+    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec
+
+with vectorised draws from `generator` and nothing else. The base class provides the rest:
+
+- **Seeding.** Training batch `s` on rank `r` uses `generator_for(seed, name, r, s)`: a pure
+  function of its coordinates, so resume is exact and DDP ranks see different scenes. Validation
+  batch `v` uses `generator_for(val_seed, name, "val", v)` — the same scenes at every evaluation —
+  and rank `r` of `w` takes `v ≡ r (mod w)`.
+- **Rendering on the device.** The DataLoader carries `EpisodeSpec`s (scene tensors + token ids,
+  kilobytes); `on_after_batch_transfer` renders them on the training device into `Episode`s.
+- **Text.** `question_set(kinds)` tokenises a task's prompt sets once (`PromptTable`); `replies`
+  holds one `<sep> answer </s>` row per label, so an answer is a row index, never a Python string
+  in the hot path.
+- **Balance.** `balanced=True` (the default) makes yes/no and choice tasks draw every label
+  equally often (`want_labels` + `datamodules.balance.balanced`); `label_rates(n)` reports the
+  rates of what the task actually feeds.
+- **Resume.** `state_dict()` holds the number of training batches consumed; the training stream
+  restarts there.
+
+Options common to every task (all overridable in configs): `image_size` (≥ 32), `batch_size`,
+`seed`, `val_seed`, `val_batches`, `balanced`, `paraphrases` (richer prompt sets), `weights`
+(loss-term weights, see `TermWeights`), `max_prompt_len`, `max_reply_len`, `num_workers`,
+`tokenizer` (path to a tokenizer JSON; default: the shipped one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Sequence
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from datamodules.balance import balanced
+from datamodules.stream import BatchStream
+from penguin.episode import EpisodeSpec, TermWeights, View, text_step
+from penguin.seeding import generator_for
+from penguin.text.prompts import answers as answer_set
+from penguin.text.prompts import prompts as prompt_set
+from penguin.text.tokenizer import PromptTable, Tokenizer
+
+MIN_IMAGE_SIZE = 32
+_TOKENIZERS: dict[str | None, Tokenizer] = {}
+
+
+def load_tokenizer(path: str | None = None) -> Tokenizer:
+    """The tokenizer at `path` (default: the shipped one), loaded once per process."""
+    if path not in _TOKENIZERS:
+        _TOKENIZERS[path] = Tokenizer.load(path)
+    return _TOKENIZERS[path]
+
+
+class QuestionSet:
+    """The prompt rows of several question kinds in one table, drawn per sample by kind.
+
+    `draw(generator, kind)` returns `prompt_ids [B, T]`: for each sample a uniformly chosen prompt
+    of its kind (`kind` indexes `kinds`).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, kinds: Sequence[str], max_len: int, paraphrases: bool):
+        self.kinds = tuple(kinds)
+        strings, counts = [], []
+        for kind in self.kinds:
+            ps = prompt_set(kind, paraphrases)
+            strings.extend(ps)
+            counts.append(len(ps))
+        self.table = PromptTable(tokenizer, strings, max_len)
+        self.counts = torch.tensor(counts)
+        self.offsets = torch.cumsum(self.counts, 0) - self.counts
+
+    def draw(self, generator: torch.Generator, kind: Tensor) -> Tensor:
+        pick = (torch.rand(len(kind), generator=generator) * self.counts[kind]).long()
+        return self.table.ids[self.offsets[kind] + pick]
+
+
+@dataclass(frozen=True)
+class QuestionBatch:
+    """What `TaskDataModule.ask` drew: the items, the question kind `[B]` and the label `[B]`."""
+
+    items: Any
+    kind: Tensor
+    labels: Tensor
+
+
+class TaskDataModule(L.LightningDataModule):
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    label_names: ClassVar[tuple[str, ...]] = ()
+    default_weights: ClassVar[TermWeights] = TermWeights()
+
+    def __init__(self, *, image_size: int = 64, batch_size: int = 32, seed: int = 0, val_seed: int = 1_000_003,
+                 val_batches: int = 4, balanced: bool = True, paraphrases: bool = False,
+                 weights: dict[str, float] | None = None, max_prompt_len: int = 32, max_reply_len: int = 16,
+                 num_workers: int = 0, tokenizer: str | None = None) -> None:
+        super().__init__()
+        _check_int("image_size", image_size, MIN_IMAGE_SIZE,
+                   f"images smaller than {MIN_IMAGE_SIZE} px cannot show the gold; use image_size >= {MIN_IMAGE_SIZE}")
+        _check_int("batch_size", batch_size, 1)
+        _check_int("val_batches", val_batches, 0)
+        _check_int("num_workers", num_workers, 0)
+        _check_int("max_prompt_len", max_prompt_len, 2)
+        _check_int("max_reply_len", max_reply_len, 3)
+        self.image_size, self.batch_size, self.seed, self.val_seed = image_size, batch_size, seed, val_seed
+        self.val_batches, self.balanced, self.paraphrases = val_batches, balanced, paraphrases
+        self.max_prompt_len, self.max_reply_len, self.num_workers = max_prompt_len, max_reply_len, num_workers
+        try:
+            self.weights = TermWeights(**{**self.default_weights.as_dict(), **(weights or {})})
+        except TypeError as e:
+            raise ValueError(f"{self.name}.weights: {e}; valid terms: image, answer, lm, value, slot") from None
+        self.tokenizer = load_tokenizer(tokenizer)
+        self.replies = PromptTable(self.tokenizer, self.label_names or ("",), max_reply_len, role="reply")
+        self.consumed = 0
+
+    # ------------------------------------------------------------------ the one method a task writes
+    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
+        raise NotImplementedError(f"{type(self).__name__} must implement sample(generator, batch)")
+
+    # ------------------------------------------------------------------ helpers for tasks
+    def question_set(self, kinds: Sequence[str]) -> QuestionSet:
+        return QuestionSet(self.tokenizer, kinds, self.max_prompt_len, self.paraphrases)
+
+    def want_labels(self, generator: torch.Generator, batch: int, n_labels: int | None = None) -> Tensor:
+        """Uniform wanted labels `[B]` over the first `n_labels` (default: all) label names."""
+        return torch.randint(0, n_labels or len(self.label_names), (batch,), generator=generator)
+
+    def label_index(self, answer: str) -> int:
+        return self.label_names.index(answer)
+
+    def ask(self, generator: torch.Generator, batch: int, kinds: Sequence[str],
+            draw: Callable[[torch.Generator, int], Any], answer: Callable[[Any, Tensor], Tensor]) -> QuestionBatch:
+        """Draw items (a `Scene` or a tuple starting with one) and a question kind per sample, and
+        answer it: `answer(items, kind)` gives the index into `answers(kind)`, or −1 where the
+        question has no clear answer (such samples are always redrawn).
+
+        With `balanced`, the kind is uniform and so is the answer within each kind (rejection via
+        `datamodules.balance.balanced`); otherwise the answers follow the scene distribution.
+        """
+        n_kinds = len(kinds)
+        options = [answer_set(k) for k in kinds]
+        counts = torch.tensor([len(o) for o in options])
+        width = int(counts.max())
+        to_label = torch.full((n_kinds, width), -1, dtype=torch.long)
+        for k, opts in enumerate(options):
+            to_label[k, : len(opts)] = torch.tensor([self.label_index(a) for a in opts])
+
+        def draw_asked(g: torch.Generator, n: int) -> tuple:
+            items = draw(g, n)
+            items = items if isinstance(items, tuple) else (items,)
+            return (*items, torch.randint(0, n_kinds, (n,), generator=g))
+
+        def code(items: tuple) -> Tensor:
+            kind, ans = items[-1], answer(items[0] if len(items) == 2 else items[:-1], items[-1])
+            return torch.where(ans >= 0, kind * width + ans, torch.full_like(ans, -1))
+
+        if self.balanced:
+            kind = torch.randint(0, n_kinds, (batch,), generator=generator)
+            ans = (torch.rand(batch, generator=generator) * counts[kind]).long()
+            items = balanced(generator, batch, draw_asked, code, kind * width + ans)
+        else:
+            items = balanced(generator, batch, draw_asked, lambda it: (code(it) >= 0).long(),
+                             torch.ones(batch, dtype=torch.long))
+            kind = items[-1]
+            ans = code(items) - kind * width
+        return QuestionBatch(items[0] if len(items) == 2 else items[:-1], kind, to_label[kind, ans])
+
+    def qa_spec(self, generator: torch.Generator, questions: QuestionSet, asked: QuestionBatch, view: View) -> EpisodeSpec:
+        """The one-step episode of a question task: `view` in, a prompt of each sample's kind,
+        the reply row of its label."""
+        step = text_step(questions.draw(generator, asked.kind), self.replies.ids[asked.labels],
+                         pad_id=self.tokenizer.pad_id, input=view, labels=asked.labels, question=asked.kind)
+        return self.spec(step, question_kinds=questions.kinds)
+
+    def spec(self, *steps, question_kinds: Sequence[str] = ()) -> EpisodeSpec:
+        return EpisodeSpec(self.name, tuple(steps), self.weights, self.label_names, tuple(question_kinds))
+
+    # ------------------------------------------------------------------ batches by coordinates
+    @property
+    def rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_batch(self, step: int, rank: int = 0) -> EpisodeSpec:
+        return self.sample(generator_for(self.seed, self.name, rank, step), self.batch_size)
+
+    def val_batch(self, index: int) -> EpisodeSpec:
+        return self.sample(generator_for(self.val_seed, self.name, "val", index), self.batch_size)
+
+    def label_rates(self, n: int = 2000, seed: int = 0) -> dict[str, float]:
+        """Share of each answer label over about `n` training samples of the first step."""
+        counts = torch.zeros(max(1, len(self.label_names)))
+        total, i = 0, 0
+        while total < n:
+            labels = self.sample(generator_for(seed, self.name, "rates", i), min(self.batch_size * 8, 512)).steps[-1].labels
+            i += 1
+            if labels is None:
+                return {}
+            labels = labels[labels >= 0]
+            counts += torch.bincount(labels, minlength=len(counts)).float()
+            total += len(labels)
+        return {name: float(c / total) for name, c in zip(self.label_names, counts)}
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def train_dataloader(self) -> DataLoader:
+        rank, _ = self.rank
+        stream = BatchStream(lambda s: self.train_batch(s, rank), start=self.consumed)
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self.rank
+        indices = list(range(rank, self.val_batches, world))
+        stream = BatchStream(lambda i: self.val_batch(indices[i]), start=0, stop=len(indices))
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, EpisodeSpec):
+            if self.trainer is not None and self.trainer.training:
+                self.consumed += 1
+            return batch.render(self.image_size)
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"consumed": self.consumed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.consumed = int(state_dict["consumed"])
+
+
+def _check_int(name: str, value: Any, minimum: int, hint: str = "") -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}" + (f"; {hint}" if hint else ""))

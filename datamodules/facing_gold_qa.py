@@ -1,0 +1,40 @@
+"""`facing_gold_qa` — are you facing the gold?
+
+Skill: judge whether going straight ahead collects the gold (walls ignored). GAME.md:
+`facing_gold` ⟺ `f > 0` and `|l| < r_a + r_g`, with `(f, l)` the gold in the agent frame.
+
+| question kind | prompt (canonical)          | answer rule                         |
+|---------------|-----------------------------|-------------------------------------|
+| `facing_gold` | "are you facing the gold?"  | `yes` iff `facing_gold`, else `no`  |
+
+Input: a bare scene. Target: the answer (answer CE). Label rates: `yes` is rare on bare scenes
+(≈ 8 %); `balanced=True` (default) makes it 50 % by rejection sampling.
+"""
+from __future__ import annotations
+
+import torch
+
+from datamodules.base import TaskDataModule
+from datamodules.registry import register
+from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.game import geometry
+from penguin.game.sampling import sample_bare
+
+KINDS = ("facing_gold",)
+
+
+@register
+class FacingGoldQA(TaskDataModule):
+    name = "facing_gold_qa"
+    description = "are you facing the gold (going straight ahead collects it)? yes/no"
+    label_names = ("yes", "no")
+    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
+
+    def __init__(self, **common) -> None:
+        super().__init__(**common)
+        self.questions = self.question_set(KINDS)
+
+    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
+        asked = self.ask(generator, batch, KINDS, sample_bare,
+                         lambda scene, kind: 1 - geometry.facing_gold(scene).long())
+        return self.qa_spec(generator, self.questions, asked, View.of(asked.items))

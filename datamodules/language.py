@@ -1,0 +1,44 @@
+"""`language` — language modelling of short English sentences about the game.
+
+Skill: the language itself. Each sample is one sentence, fed as the prompt `<s> sentence`; the
+loss is next-token cross-entropy over it (the LM term). There is no input image: the step
+carries text only, and the brain reads its (fresh) memory and no image.
+
+Sentences: the procedural corpus of `penguin.text.corpus` (a pool of `pool_size` sentences drawn
+once with `corpus_seed`), or a user's text file with one sentence a line (`sentences_file`).
+A sentence longer than `max_prompt_len` tokens is an error unless `truncate=True`.
+
+Label rates: none (no answer).
+"""
+from __future__ import annotations
+
+import torch
+
+from datamodules.base import TaskDataModule
+from datamodules.registry import register
+from penguin.episode import EpisodeSpec, TermWeights, text_step
+from penguin.text.corpus import SentencePool
+
+
+def sentence_pool(task: TaskDataModule, sentences_file: str | None, pool_size: int, corpus_seed: int,
+                  truncate: bool) -> SentencePool:
+    if sentences_file is not None:
+        return SentencePool.from_file(sentences_file, task.tokenizer, task.max_prompt_len, truncate=truncate)
+    return SentencePool.procedural(task.tokenizer, pool_size, task.max_prompt_len, seed=corpus_seed, truncate=truncate)
+
+
+@register
+class Language(TaskDataModule):
+    name = "language"
+    description = "language modelling of procedural sentences about game scenes (or your own text file)"
+    default_weights = TermWeights(image=0.0, answer=0.0, lm=1.0, value=0.0, slot=0.0)
+
+    def __init__(self, *, sentences_file: str | None = None, pool_size: int = 4096, corpus_seed: int = 0,
+                 truncate: bool = False, **common) -> None:
+        super().__init__(**common)
+        self.pool = sentence_pool(self, sentences_file, pool_size, corpus_seed, truncate)
+
+    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
+        prompt = self.pool.ids[self.pool.draw(generator, batch)]
+        reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
+        return self.spec(text_step(prompt, reply, answer_loss=False, pad_id=self.tokenizer.pad_id))

@@ -1,0 +1,52 @@
+"""`next_move_qa` — will going straight collect the gold, which way to turn, what is your next move?
+
+Skill: the greedy oracle's decision, asked three ways (GAME.md predicates).
+
+| question kind           | prompt (canonical)                                  | answer rule                                   |
+|-------------------------|-----------------------------------------------------|-----------------------------------------------|
+| `straight_collects`     | "will going straight collect the gold?"             | `yes` iff `facing_gold`                       |
+| `turn_toward_gold_word` | "in words, which way do you turn toward the gold?"  | `clockwise` iff `turn_toward(gold direction)` is clockwise, else `anticlockwise` |
+| `next_move`             | "what is your next move?"                           | `greedy_move`: `<forward>`, `<clock>` or `<anticlock>` |
+
+Near-ties of the turn (gold within π/30 of straight ahead or behind) are redrawn for the turning
+questions (for `next_move` only when the agent is not facing the gold). Input: a bare scene. Loss:
+answer CE. Label rates: kinds uniform; with `balanced=True` (default) every answer of a kind is
+equally likely — `yes` and `<forward>` are rare otherwise (≈ 8 %).
+"""
+from __future__ import annotations
+
+import torch
+
+from datamodules.base import TaskDataModule
+from datamodules.registry import register
+from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.game import geometry
+from penguin.game.sampling import sample_bare
+
+KINDS = ("straight_collects", "turn_toward_gold_word", "next_move")
+
+
+@register
+class NextMoveQA(TaskDataModule):
+    name = "next_move_qa"
+    description = "will going straight collect the gold, which way to turn toward it, what is your next move"
+    label_names = ("yes", "no", "clockwise", "anticlockwise", "<forward>", "<clock>", "<anticlock>")
+    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
+
+    def __init__(self, **common) -> None:
+        super().__init__(**common)
+        self.questions = self.question_set(KINDS)
+
+    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
+        def answer(scene, kind):
+            facing = geometry.facing_gold(scene)
+            direction = geometry.gold_direction(scene)
+            clockwise = geometry.turn_clockwise_toward(scene.heading, direction)
+            tie = geometry.turn_is_ambiguous(scene.heading, direction)
+            straight = 1 - facing.long()                                  # yes, no
+            word = torch.where(tie, -1, 1 - clockwise.long())             # clockwise, anticlockwise
+            move = torch.where(facing, 0, torch.where(tie, -1, torch.where(clockwise, 1, 2)))  # <forward>, <clock>, <anticlock>
+            return torch.stack([straight, word, move], 1)[torch.arange(len(kind)), kind]
+
+        asked = self.ask(generator, batch, KINDS, sample_bare, answer)
+        return self.qa_spec(generator, self.questions, asked, View.of(asked.items))

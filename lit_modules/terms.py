@@ -1,0 +1,100 @@
+"""Run an `Episode` through the brain and compute its loss terms — task-agnostic.
+
+`run_episode(brain, episode, state)` feeds the episode's steps to the brain in order, carrying the
+state between them, and returns an `EpisodeResult`: per-term losses averaged over the steps that
+carry the term, the per-step outputs (for metrics and image grids) and the final state.
+
+| term     | loss                                                                              | where it applies                  |
+|----------|-----------------------------------------------------------------------------------|-----------------------------------|
+| `image`  | MSE of the predicted image to `image_target`, optionally foreground-weighted      | steps with an image target        |
+| `answer` | cross-entropy of `text_logits[:, t]` against `reply_ids[:, t + 1]` on `answer_mask` | steps whose answer mask is set   |
+| `lm`     | cross-entropy of `prompt_logits[:, t]` against `prompt_ids[:, t + 1]` on `lm_mask`  | steps whose LM mask is set       |
+| `value`  | MSE of the value head to `value_target`                                           | steps with a value target         |
+| `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax — the original applied a second one to already-normalised weights) | steps with a slot target |
+
+**Foreground weighting.** Most pixels are white background, so a plain MSE is dominated by them
+and a model that draws only the background scores well. With `foreground_weight = α > 0`, pixels
+whose target is not white weigh `1 + α`, the rest 1, and the weights are normalised to mean 1 per
+image so the term keeps the scale of a plain MSE.
+
+Term weights (`episode.weights`) are *not* applied here: the weighting strategy combines terms.
+A term whose weight is 0 is skipped entirely (no forward cost for the text decoder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from penguin.brain import Brain, BrainState, BrainStep
+from penguin.brain.step import BrainOutput
+from penguin.episode import Episode, EpisodeStep
+
+BACKGROUND_LEVEL = 0.98  # a target pixel is background when every channel is at least this white
+
+
+@dataclass
+class EpisodeResult:
+    terms: dict[str, Tensor]
+    outputs: list[BrainOutput]
+    state: BrainState
+
+
+def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None, *,
+                foreground_weight: float = 0.0) -> EpisodeResult:
+    weights = episode.weights
+    state = state if state is not None else BrainState.fresh(episode.batch_size, episode.steps[0].prompt_ids.device)
+    sums: dict[str, list[Tensor]] = {}
+    outputs = []
+    for step in episode.steps:
+        wants_reply = weights.answer > 0 and bool(step.answer_mask.any())
+        out, state = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids,
+                                     reply_ids=step.reply_ids if wants_reply else None), state)
+        outputs.append(out)
+        for name, value in step_terms(out, step, foreground_weight, weights.as_dict()).items():
+            sums.setdefault(name, []).append(value)
+    terms = {name: torch.stack(values).mean() for name, values in sums.items()}
+    return EpisodeResult(terms, outputs, state)
+
+
+def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
+               weights: dict[str, float]) -> dict[str, Tensor]:
+    """The terms one step carries (only those with a positive weight)."""
+    terms: dict[str, Tensor] = {}
+    if weights["image"] > 0 and step.image_target is not None and out.image is not None:
+        terms["image"] = image_loss(out.image, step.image_target, foreground_weight)
+    if weights["answer"] > 0 and out.text_logits is not None and bool(step.answer_mask.any()):
+        terms["answer"] = masked_cross_entropy(out.text_logits[:, :-1], step.reply_ids[:, 1:], step.answer_mask)
+    if weights["lm"] > 0 and out.prompt_logits is not None and bool(step.lm_mask.any()):
+        terms["lm"] = masked_cross_entropy(out.prompt_logits[:, :-1], step.prompt_ids[:, 1:], step.lm_mask)
+    if weights["value"] > 0 and step.value_target is not None:
+        terms["value"] = F.mse_loss(out.value.float(), step.value_target.float())
+    if weights["slot"] > 0 and step.slot_target is not None:
+        terms["slot"] = F.cross_entropy(out.selection_logits.float(), step.slot_target)
+    return terms
+
+
+def image_loss(prediction: Tensor, target: Tensor, foreground_weight: float = 0.0) -> Tensor:
+    squared = (prediction.float() - target.float()).pow(2).mean(dim=1)  # [B, S, S]
+    if foreground_weight <= 0:
+        return squared.mean()
+    foreground = (target.min(dim=1).values < BACKGROUND_LEVEL).float()
+    w = 1.0 + foreground_weight * foreground
+    w = w / w.mean(dim=(1, 2), keepdim=True)
+    return (squared * w).mean()
+
+
+def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Mean token cross-entropy over the positions where `mask` is set."""
+    flat = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
+    m = mask.flatten().float()
+    return (flat * m).sum() / m.sum().clamp(min=1.0)
+
+
+def answer_correct(logits: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Teacher-forced correctness: `(exact [B] bool, token_hits [B, T] bool)` where a sample is
+    exact when every masked token is the argmax prediction."""
+    hits = (logits.argmax(-1) == targets) | ~mask
+    return hits.all(dim=1), hits & mask
