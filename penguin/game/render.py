@@ -1,0 +1,480 @@
+"""Batched rasteriser: `render(scene, size, ...)` turns a `Scene` into float RGB images `[B, 3, S, S]`.
+
+What it draws (GAME.md "Objects", "Views and overlays"), back to front:
+
+| layer | shape | colour (RGB 0–255) |
+|---|---|---|
+| background | — | white 255, 255, 255 |
+| agent body | disc, radius `AGENT_RADIUS` | green 0, 255, 0 |
+| agent eye | disc, radius `EYE_RADIUS`, centre `EYE_OFFSET` ahead along θ | red 255, 0, 0 |
+| walls | rectangles `(cx, cy, length, thickness, angle)` | black 0, 0, 0 |
+| gold | discs, radius `GOLD_RADIUS` (every valid slot) | gold 255, 200, 0 |
+| blue line | flat-ended bar of width `LINE_WIDTH` | blue 0, 0, 213 |
+| corner markers | discs, radius `GOLD_RADIUS`, `CORNER_OFFSET` diagonally outside each wall corner | blue 0, 0, 255 |
+
+Options (each `hide_*`, `line_to_gold`, `line_mask` and `corners` is a Python bool for the whole
+batch or a bool tensor `[B]` per sample):
+
+- `hide_agent`, `hide_gold`, `hide_walls` leave that layer out ("imagine the room without …").
+  Corner markers are an overlay and are still drawn around hidden walls.
+- `line_to_gold`: the blue line from the agent's rim to the rim of `scene.first_gold()`, along the
+  agent→gold direction (nothing when the two rims touch or the sample has no gold).
+- `line_angle` φ and `line_length` ℓ `[B]` (room units): the blue line from the agent's rim along
+  φ for ℓ, drawn where `line_mask` is true.
+- `corners`: the corner markers of every valid wall.
+- `zoom_center` `[B, 2]` and `zoom_factor` (float or `[B]`, ≥ 1): the view the camera would have if
+  the room were `factor` times larger, cropped to `S × S` around the centre; the window (side
+  `1 / factor` room units) is shifted to stay inside the room. It is rasterised directly at that
+  scale, never as a giant image that is cropped. Factor 1 is the whole room.
+
+Conventions (GAME.md): the room is the unit square, x right, y down; pixel `(row i, col j)` covers
+`[j/S, (j+1)/S] × [i/S, (i+1)/S]` (in the view window when zoomed), so row = y and col = x. Output
+is float32 in `[0, 1]` on the scene's device.
+
+Anti-aliasing: each shape's coverage of a pixel is `clamp(0.5 − d, 0, 1)` with `d` the signed
+distance (in pixels) from the pixel centre to the shape's edge — one pixel of soft edge, which gives
+sub-pixel positions a gradient the model can learn from. Rectangles multiply the coverages of their
+two slabs (length and thickness): away from corners this is the same formula, and for axis-aligned
+rectangles (all side walls) it is the exact box-filtered area. Layers are composited "over" in the
+order above; coverages of overlapping walls add (clamped at 1).
+
+Performance design (the point of this module: it runs for every training image, on CPU or GPU, with
+no Python loop over samples):
+
+- Discs (body + eye, gold, markers) are evaluated only in a square window around each disc
+  (`≈ 2r + 2` px): flat indices into the output are computed per sample, the window is gathered
+  (`index_select`), blended and scattered back (`index_copy_`). Windows are shifted to lie inside
+  the image, so one sample's window never writes a pixel twice.
+- Axis-aligned walls (the side walls, and interior walls at right angles) cover
+  `cover_x(col) · cover_y(row)` each, so all of them together are one batched matrix product
+  `[S, W] @ [W, S]` per image (`baddbmm`) — no per-pixel geometry at all.
+- Rotated rectangles (interior walls at any angle, the blue lines) are evaluated in strips: along
+  their dominant image axis, each column (or row) gets a short run of pixels centred on the
+  rectangle's mid-line, `≈ 2·(half thickness + 0.5)·√2 + 2` px long. Walls add their coverage into
+  the wall layer with `index_add_`; lines blend like discs.
+- The wall layer is a one-channel "keep" map `1 − coverage`; the image starts as that map in all
+  three channels (white background times walls), the agent window is *multiplied* in (the agent lies
+  under the walls), and gold and overlays are blended on top.
+- Window sizes are batch-wide, so zoomed batches are rendered in groups of similar zoom factor (a
+  sample at factor 20 needs full-image windows, one at factor 1 a 26-px window at 224 px).
+- Shapes entirely outside the view are skipped.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Union
+
+import torch
+from torch import Tensor
+
+from penguin.game.scene import (
+    AGENT_RADIUS, CORNER_OFFSET, EYE_OFFSET, EYE_RADIUS, GOLD_RADIUS, LINE_WIDTH, Scene,
+)
+
+MIN_SIZE = 32
+
+GREEN = (0.0, 1.0, 0.0)
+RED = (1.0, 0.0, 0.0)
+GOLD = (1.0, 200.0 / 255.0, 0.0)
+LINE_BLUE = (0.0, 0.0, 213.0 / 255.0)
+MARKER_BLUE = (0.0, 0.0, 1.0)
+
+Flag = Union[bool, Tensor]
+
+# |sin 2·angle| below this counts as axis-aligned: float32 angles of 0 and π/2 land near 1e-7.
+_ALIGNED_TOLERANCE = 1e-5
+# Zoom factors within this ratio share one rendering group (and one window size).
+_ZOOM_GROUP_RATIO = 1.4
+# Past this factor the agent's window is the whole image anyway, so larger factors share a group.
+_ZOOM_GROUP_CAP = 1.0 / AGENT_RADIUS
+
+
+def render(scene: Scene, size: int, *, zoom_center: Tensor | None = None,
+           zoom_factor: Tensor | float | None = None, hide_agent: Flag = False,
+           hide_gold: Flag = False, hide_walls: Flag = False, line_to_gold: Flag = False,
+           line_angle: Tensor | float | None = None, line_length: Tensor | float | None = None,
+           line_mask: Flag = True, corners: Flag = False) -> Tensor:
+    """Images `[B, 3, size, size]` (float32 in `[0, 1]`, on the scene's device) of a batch of scenes.
+
+    See the module docstring for what is drawn and how. Raises `ValueError` naming the argument on
+    bad input: `size` not an int ≥ 32, a scene with non-finite or out-of-room coordinates, a zoom
+    factor below 1 or non-finite, a zoom centre without a factor (or the reverse), a line angle
+    without a length (or the reverse), a negative line length, or a per-sample argument of the
+    wrong shape or dtype.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE:
+        raise ValueError(f"size: expected an int >= {MIN_SIZE}, got {size!r}")
+    if not isinstance(scene, Scene):
+        raise ValueError(f"scene: expected a Scene, got {type(scene).__name__}")
+    scene.check()
+    b, device = scene.batch_size, scene.device
+
+    if (zoom_center is None) != (zoom_factor is None):
+        missing = "zoom_factor" if zoom_factor is None else "zoom_center"
+        raise ValueError(f"{missing}: zoom_center and zoom_factor must be given together")
+    if zoom_factor is None:
+        factor = torch.ones(b, device=device)
+        origin = torch.zeros(b, 2, device=device)
+    else:
+        factor = _per_sample(zoom_factor, "zoom_factor", b, device)
+        if not (torch.isfinite(factor).all() and (factor >= 1).all()):
+            raise ValueError("zoom_factor: every factor must be finite and >= 1")
+        center = _points(zoom_center, "zoom_center", b, device)
+        side = 1.0 / factor[:, None]
+        origin = torch.minimum(torch.clamp(center - side / 2, min=0.0), 1.0 - side)
+
+    if (line_angle is None) != (line_length is None):
+        missing = "line_length" if line_length is None else "line_angle"
+        raise ValueError(f"{missing}: line_angle and line_length must be given together")
+    if line_angle is not None:
+        line_angle = _per_sample(line_angle, "line_angle", b, device)
+        line_length = _per_sample(line_length, "line_length", b, device)
+        if not (torch.isfinite(line_length).all() and (line_length >= 0).all()):
+            raise ValueError("line_length: every length must be finite and >= 0")
+
+    job = _Job(
+        scene=scene, origin=origin, scale=factor * size,
+        draw_agent=_negate(_flag(hide_agent, "hide_agent", b, device)),
+        draw_gold=_negate(_flag(hide_gold, "hide_gold", b, device)),
+        draw_walls=_negate(_flag(hide_walls, "hide_walls", b, device)),
+        line_to_gold=_flag(line_to_gold, "line_to_gold", b, device),
+        line_angle=line_angle, line_length=line_length,
+        line_mask=_flag(line_mask, "line_mask", b, device),
+        corners=_flag(corners, "corners", b, device),
+    )
+    out = torch.empty(b, 3, size, size, device=device)
+    groups = None
+    if zoom_factor is not None:
+        key = torch.floor(torch.log(factor.clamp(max=_ZOOM_GROUP_CAP)) / math.log(_ZOOM_GROUP_RATIO))
+        groups = torch.unique(key)
+    if groups is None or len(groups) == 1:
+        _render_view(job, _Canvas(out, None))
+    else:
+        for k in groups:
+            rows = (key == k).nonzero().squeeze(1)
+            _render_view(job.subset(rows), _Canvas(out, rows))
+    return out
+
+
+# ---------------------------------------------------------------------------- arguments
+@dataclass(frozen=True)
+class _Job:
+    """Everything one rendering call needs, per sample, in a form that can be subset."""
+
+    scene: Scene
+    origin: Tensor  # [B, 2] top-left corner of the view window (room units)
+    scale: Tensor  # [B] pixels per room unit
+    draw_agent: Flag
+    draw_gold: Flag
+    draw_walls: Flag
+    line_to_gold: Flag
+    line_angle: Tensor | None
+    line_length: Tensor | None
+    line_mask: Flag
+    corners: Flag
+
+    def subset(self, idx: Tensor) -> "_Job":
+        def pick(v):
+            return v[idx] if isinstance(v, Tensor) else v
+        return replace(self, scene=self.scene[idx], **{
+            name: pick(getattr(self, name)) for name in (
+                "origin", "scale", "draw_agent", "draw_gold", "draw_walls", "line_to_gold",
+                "line_angle", "line_length", "line_mask", "corners")})
+
+
+def _flag(value: Flag, name: str, b: int, device: torch.device) -> Flag:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Tensor) and value.dtype == torch.bool and value.shape == (b,):
+        return value.to(device)
+    got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else type(value).__name__
+    raise ValueError(f"{name}: expected a bool or a bool tensor of shape [{b}], got {got}")
+
+
+def _negate(flag: Flag) -> Flag:
+    return (not flag) if isinstance(flag, bool) else ~flag
+
+
+def _per_sample(value: Tensor | float, name: str, b: int, device: torch.device) -> Tensor:
+    """A float32 tensor `[B]` from a number, a 0-d tensor or a `[B]` tensor."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.full((b,), float(value), device=device)
+    if isinstance(value, Tensor) and value.is_floating_point() and value.shape in ((), (b,)):
+        return value.to(device=device, dtype=torch.float32).expand(b)
+    got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else repr(value)
+    raise ValueError(f"{name}: expected a number or a float tensor of shape [{b}], got {got}")
+
+
+def _points(value: Tensor, name: str, b: int, device: torch.device) -> Tensor:
+    """A finite float32 tensor `[B, 2]` from a `[B, 2]` or `[2]` tensor."""
+    if not (isinstance(value, Tensor) and value.is_floating_point() and value.shape in ((2,), (b, 2))):
+        got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else repr(value)
+        raise ValueError(f"{name}: expected a float tensor of shape [{b}, 2], got {got}")
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return value.to(device=device, dtype=torch.float32).expand(b, 2)
+
+
+def _where(flag: Flag, base: Tensor) -> Tensor:
+    """Sample (or slot) indices where `base` holds and `flag` allows drawing."""
+    if isinstance(flag, bool):
+        return base.new_zeros(0, dtype=torch.long) if not flag else base.nonzero().squeeze(-1)
+    return (base & flag).nonzero().squeeze(-1)
+
+
+# ---------------------------------------------------------------------------- one view
+@dataclass(frozen=True)
+class _Canvas:
+    """The output images and which of them the samples being drawn own (`None`: all, in order)."""
+
+    out: Tensor  # [B, 3, S, S], contiguous
+    rows: Tensor | None
+
+    @property
+    def size(self) -> int:
+        return self.out.shape[-1]
+
+    def image(self, sample: Tensor) -> Tensor:
+        """Output image index of each sample index of the job being drawn."""
+        return sample if self.rows is None else self.rows[sample]
+
+
+def _render_view(job: _Job, canvas: _Canvas) -> None:
+    """Draw a batch whose zoom factors are similar enough to share window sizes."""
+    scene, scale, origin, size = job.scene, job.scale, job.origin, canvas.size
+    b = scene.batch_size
+
+    def px(points: Tensor) -> Tensor:  # room units → pixel coordinates of this view, [B, ..., 2]
+        shape = (b,) + (1,) * (points.dim() - 2) + (2,)
+        return (points.float() - origin.view(shape)) * scale.view(shape[:-1] + (1,))
+
+    walls = scene.walls.float()
+    wall_centre = px(walls[..., :2])
+    wall_half_length = walls[..., 2] * scale[:, None] / 2
+    wall_half_thickness = walls[..., 3] * scale[:, None] / 2
+    wall_direction = torch.stack([torch.cos(walls[..., 4]), torch.sin(walls[..., 4])], -1)
+    wall_on = scene.wall_valid if isinstance(job.draw_walls, bool) else scene.wall_valid & job.draw_walls[:, None]
+    _paint_walls(canvas, wall_centre, wall_half_length, wall_half_thickness, wall_direction,
+                 wall_on if job.draw_walls is not False else torch.zeros_like(wall_on))
+
+    agent = px(scene.agent)
+    heading = scene.heading.float()
+    eye_direction = torch.stack([torch.cos(heading), torch.sin(heading)], -1)
+    _paint_agent(canvas, agent, eye_direction, scale, job.draw_agent)
+
+    gold = px(scene.gold)
+    for slot in range(scene.gold.shape[1]):
+        _paint_discs(canvas, gold[:, slot], GOLD_RADIUS * scale, scene.gold_valid[:, slot], job.draw_gold, GOLD)
+
+    if job.line_to_gold is not False:
+        target = scene.first_gold().float()
+        d = target - scene.agent.float()
+        dist = d.norm(dim=1)
+        u = d / dist.clamp(min=1e-12)[:, None]
+        length = dist - AGENT_RADIUS - GOLD_RADIUS
+        _paint_line(canvas, px(scene.agent.float() + AGENT_RADIUS * u), u, length * scale, scale,
+                    scene.gold_valid.any(1) & (length > 0), job.line_to_gold)
+    if job.line_angle is not None and job.line_mask is not False:
+        u = torch.stack([torch.cos(job.line_angle), torch.sin(job.line_angle)], -1)
+        _paint_line(canvas, px(scene.agent.float() + AGENT_RADIUS * u), u, job.line_length * scale, scale,
+                    job.line_length > 0, job.line_mask)
+
+    if job.corners is not False:
+        for slot in range(walls.shape[1]):
+            u, v = wall_direction[:, slot], torch.stack([-wall_direction[:, slot, 1], wall_direction[:, slot, 0]], -1)
+            hl, ht = wall_half_length[:, slot, None], wall_half_thickness[:, slot, None]
+            for su, sv in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                diagonal = (su * u + sv * v) * (CORNER_OFFSET / math.sqrt(2))
+                marker = wall_centre[:, slot] + su * hl * u + sv * ht * v + diagonal * scale[:, None]
+                _paint_discs(canvas, marker, GOLD_RADIUS * scale, scene.wall_valid[:, slot], job.corners,
+                             MARKER_BLUE)
+
+
+def _visible(centre: Tensor, half_extent: Tensor, size: int) -> Tensor:
+    """Whether boxes `centre ± half_extent` (pixels, `[N, 2]`) reach into the image (with AA margin)."""
+    return ((centre + half_extent + 1 > 0) & (centre - half_extent - 1 < size)).all(-1)
+
+
+# ---------------------------------------------------------------------------- walls
+def _paint_walls(canvas: _Canvas, centre: Tensor, half_length: Tensor, half_thickness: Tensor,
+                 direction: Tensor, on: Tensor) -> None:
+    """Fill the images with white under the walls: `1 − wall coverage` in all three channels.
+
+    Axis-aligned walls cover `cover_x(col) · cover_y(row)`, so `1 − Σ_w cover` is one matrix
+    product per image whose inner dimension holds the walls plus a constant term
+    (`[1, cover_y] @ [1, −cover_x]`); rotated walls then subtract their strips.
+    """
+    out, size = canvas.out, canvas.size
+    b = centre.shape[0]
+    if not on.any():
+        if canvas.rows is None:
+            out.fill_(1)
+        else:
+            out.index_fill_(0, canvas.rows, 1)
+        return
+    cos, sin = direction[..., 0], direction[..., 1]
+    aligned = (2 * sin * cos).abs() < _ALIGNED_TOLERANCE
+    along_x = cos.abs() >= sin.abs()
+    half_x = torch.where(along_x, half_length, half_thickness)
+    half_y = torch.where(along_x, half_thickness, half_length)
+    use = (on & aligned).float()
+    cover_x = _interval_coverage(centre[..., 0] - half_x, centre[..., 0] + half_x, size) * -use[..., None]
+    cover_y = _interval_coverage(centre[..., 1] - half_y, centre[..., 1] + half_y, size)
+    ones = out.new_ones(b, 1, size)
+    # Drawing all images: straight into channel 0 of the output; a zoom group: into a scratch plane.
+    keep = out[:, 0] if canvas.rows is None else out.new_empty(b, size, size)
+    torch.bmm(torch.cat([ones, cover_y], 1).transpose(1, 2), torch.cat([ones, cover_x], 1), out=keep)
+
+    rotated = on & ~aligned
+    if rotated.any():
+        sample, slot = rotated.nonzero(as_tuple=True)
+        c, u = centre[sample, slot], direction[sample, slot]
+        hl, ht = half_length[sample, slot], half_thickness[sample, slot]
+        extent = torch.stack([hl * u[:, 0].abs() + ht * u[:, 1].abs(), hl * u[:, 1].abs() + ht * u[:, 0].abs()], -1)
+        seen = _visible(c, extent, size)
+        if seen.any():
+            sample, c, u, hl, ht = sample[seen], c[seen], u[seen], hl[seen], ht[seen]
+            idx, alpha = _rectangle_strips(c, u, hl, ht, size)
+            plane = keep.stride(0)  # 3·S² inside the output, S² in the scratch plane
+            target = out.view(-1) if canvas.rows is None else keep.view(-1)
+            target.index_add_(0, (idx + (sample * plane)[:, None]).view(-1), alpha.view(-1), alpha=-1)
+    # Overlapping walls (the room's corners) subtract twice.
+    keep.clamp_(min=0)
+    if canvas.rows is None:
+        out[:, 1:].copy_(keep.unsqueeze(1).expand(b, 2, size, size))
+    else:
+        out.index_copy_(0, canvas.rows, keep.unsqueeze(1).expand(b, 3, size, size))
+
+
+def _interval_coverage(lo: Tensor, hi: Tensor, size: int) -> Tensor:
+    """Exact overlap `[..., S]` of intervals `[lo, hi]` (pixels) with the unit pixel spans `[j, j+1]`."""
+    j = torch.arange(size, device=lo.device, dtype=lo.dtype)
+    return ((hi[..., None] - j).clamp(max=1) - (lo[..., None] - j).clamp(min=0)).clamp(min=0)
+
+
+def _rectangle_strips(centre: Tensor, direction: Tensor, half_length: Tensor, half_thickness: Tensor,
+                      size: int) -> tuple[Tensor, Tensor]:
+    """Flat pixel indices and coverages `[N, M]` of rotated rectangles, evaluated in strips.
+
+    The strip runs along the image axis the rectangle's long side is closest to (call it m, the
+    other n); column m holds the pixels whose centres lie within `half_thickness + 0.5` of the
+    mid-line, a run of `2·(ht + 0.5)/|u_m| + 2` pixels starting just before the mid-line's crossing.
+    Runs are shifted to lie inside the image, so the indices of one rectangle are distinct.
+    """
+    swap = half_thickness > half_length
+    direction = torch.where(swap[:, None], torch.stack([-direction[:, 1], direction[:, 0]], -1), direction)
+    half_length, half_thickness = torch.maximum(half_length, half_thickness), torch.minimum(half_length, half_thickness)
+    major_x = direction[:, 0].abs() >= direction[:, 1].abs()
+    cm = torch.where(major_x, centre[:, 0], centre[:, 1])
+    cn = torch.where(major_x, centre[:, 1], centre[:, 0])
+    um = torch.where(major_x, direction[:, 0], direction[:, 1])
+    un = torch.where(major_x, direction[:, 1], direction[:, 0])
+    extent = (half_length + 0.5) * um.abs() + (half_thickness + 0.5) * un.abs()
+    run = (half_thickness + 0.5) / um.abs()
+    n_major = min(size, math.ceil(2 * extent.max().item() + 2))
+    n_minor = min(size, math.ceil(2 * run.max().item() + 2))
+
+    k = torch.arange(n_major, device=centre.device, dtype=centre.dtype)
+    m0 = torch.floor(cm - extent - 0.5).clamp(0, size - n_major)
+    dm = m0[:, None] + k + 0.5 - cm[:, None]  # [N, n_major] pixel centre − rectangle centre, along m
+    n0 = torch.floor(cn[:, None] + dm * (un / um)[:, None] - run[:, None]).clamp(0, size - n_minor)
+    dn0 = n0 + 0.5 - cn[:, None]
+    l = torch.arange(n_minor, device=centre.device, dtype=centre.dtype)
+    # Rectangle-frame coordinates of each strip pixel: along (U) and across (V) the long side.
+    along = (dm * um[:, None] + dn0 * un[:, None])[..., None] + l * un[:, None, None]
+    across = (dn0 * um[:, None] - dm * un[:, None])[..., None] + l * um[:, None, None]
+    alpha = (half_length[:, None, None] + 0.5 - along.abs()).clamp_(0, 1)
+    alpha *= (half_thickness[:, None, None] + 0.5 - across.abs()).clamp_(0, 1)
+
+    m = (m0[:, None] + k).long()
+    n0 = n0.long()
+    base = torch.where(major_x[:, None], n0 * size + m, m * size + n0)
+    step = torch.where(major_x, size, 1)
+    idx = base[..., None] + torch.arange(n_minor, device=centre.device) * step[:, None, None]
+    return idx.view(len(centre), -1), alpha.view(len(centre), -1)
+
+
+# ---------------------------------------------------------------------------- discs and blending
+def _disc_window(centre: Tensor, radius: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """A square window per disc: flat pixel indices `[N, n, n]` and pixel-centre offsets from the
+    disc centre, `dx [N, 1, n]` and `dy [N, n, 1]`. `n = 2r + 2` covers every pixel whose centre
+    is within `r + 0.5`; the window is shifted to lie inside the image."""
+    n = min(size, math.ceil(2 * radius.max().item() + 2))
+    corner = torch.floor(centre - radius[:, None] - 0.5).clamp(0, size - n)
+    k = torch.arange(n, device=centre.device, dtype=centre.dtype)
+    dx = (corner[:, 0:1] + k + 0.5 - centre[:, 0:1])[:, None, :]
+    dy = (corner[:, 1:2] + k + 0.5 - centre[:, 1:2])[:, :, None]
+    rows = (corner[:, 1:2] + k).long() * size
+    cols = (corner[:, 0:1] + k).long()
+    return rows[:, :, None] + cols[:, None, :], dx, dy
+
+
+def _disc_coverage(dx: Tensor, dy: Tensor, radius: Tensor) -> Tensor:
+    return (radius[:, None, None] + 0.5 - torch.sqrt(dx * dx + dy * dy)).clamp_(0, 1)
+
+
+def _window(canvas: _Canvas, sample: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """Flat indices `[N·3·M]` of windows `idx [N, ...]` of samples `sample [N]` in all three
+    channels of the output, and the gathered values `[N, 3, M]`."""
+    out = canvas.out
+    plane = canvas.size ** 2
+    channel = torch.arange(3, device=out.device) * plane
+    image = canvas.image(sample) * (3 * plane)
+    flat = (image[:, None, None] + channel[None, :, None] + idx.view(len(sample), 1, -1)).view(-1)
+    return flat, out.view(-1).index_select(0, flat).view(len(sample), 3, -1)
+
+
+def _blend(canvas: _Canvas, sample: Tensor, idx: Tensor, alpha: Tensor, colour: tuple[float, float, float]) -> None:
+    """Composite `colour` with coverage `alpha` over windows `idx` of samples `sample` (in place)."""
+    flat, current = _window(canvas, sample, idx)
+    target = torch.tensor(colour, device=current.device).view(1, 3, 1)
+    current += alpha.view(len(sample), 1, -1) * (target - current)
+    canvas.out.view(-1).index_copy_(0, flat, current.view(-1))
+
+
+def _paint_discs(canvas: _Canvas, centre: Tensor, radius: Tensor, valid: Tensor, flag: Flag,
+                 colour: tuple[float, float, float]) -> None:
+    """One disc per sample (`centre [B, 2]`, `radius [B]` in pixels) where `valid` and `flag`."""
+    size = canvas.size
+    sample = _where(flag, valid & _visible(centre, radius[:, None].expand(-1, 2), size))
+    if len(sample) == 0:
+        return
+    c, r = centre[sample], radius[sample]
+    idx, dx, dy = _disc_window(c, r, size)
+    _blend(canvas, sample, idx, _disc_coverage(dx, dy, r), colour)
+
+
+def _paint_agent(canvas: _Canvas, agent: Tensor, eye_direction: Tensor, scale: Tensor, flag: Flag) -> None:
+    """Body and eye in one window, multiplied into the image: the wall layer already there lies on top."""
+    size = canvas.size
+    radius = AGENT_RADIUS * scale
+    sample = _where(flag, _visible(agent, radius[:, None].expand(-1, 2), size))
+    if len(sample) == 0:
+        return
+    c, r, s = agent[sample], radius[sample], scale[sample]
+    idx, dx, dy = _disc_window(c, r, size)
+    body = _disc_coverage(dx, dy, r)
+    eye_at = eye_direction[sample] * (EYE_OFFSET * s)[:, None]
+    eye = _disc_coverage(dx - eye_at[:, 0, None, None], dy - eye_at[:, 1, None, None], EYE_RADIUS * s)
+    # White, then green with coverage `body`, then red with coverage `eye`.
+    not_eye = 1 - eye
+    blue = (1 - body) * not_eye
+    colour = torch.stack([blue + eye, not_eye, blue], 1).view(len(sample), 3, -1)
+    flat, current = _window(canvas, sample, idx)
+    canvas.out.view(-1).index_copy_(0, flat, (current * colour).view(-1))
+
+
+def _paint_line(canvas: _Canvas, start: Tensor, direction: Tensor, length: Tensor, scale: Tensor,
+                valid: Tensor, flag: Flag) -> None:
+    """A blue bar per sample from `start` (pixels) along `direction` for `length` pixels."""
+    size = canvas.size
+    centre = start + direction * (length / 2)[:, None]
+    half_width = LINE_WIDTH / 2 * scale
+    half_length = length / 2
+    extent = half_length[:, None] * direction.abs() + half_width[:, None] * direction.flip(-1).abs()
+    sample = _where(flag, valid & _visible(centre, extent, size))
+    if len(sample) == 0:
+        return
+    idx, alpha = _rectangle_strips(centre[sample], direction[sample], half_length[sample], half_width[sample], size)
+    _blend(canvas, sample, idx, alpha, LINE_BLUE)
