@@ -171,7 +171,6 @@ def _grid(episode, records: list[dict], size: int) -> Image.Image:
     font = ImageFont.load_default()
     pad, text_h = 6, 30
     tiles_per_step = [(s.image is not None) + (s.image_target is not None) for s in episode.steps]
-    columns = max(1, sum(tiles_per_step))
     step_w = [max(1, t) * (size + pad) for t in tiles_per_step]
     width = max(sum(step_w), 360)
     height = len(records) * (size + text_h + pad) + pad
@@ -191,9 +190,9 @@ def _grid(episode, records: list[dict], size: int) -> Image.Image:
             if x == x0:
                 x += size + pad
             label = info["prompt"] + (f" -> {info['answer']}" if info["answer"] is not None else "")
-            draw.text((x0, y + size + 2), label[: max(20, step_w[s] // 6)], fill=(0, 0, 0), font=font)
+            room = (width if len(episode.steps) == 1 else step_w[s]) // 6  # the default font is ~6 px a character
+            draw.text((x0, y + size + 2), label[: max(20, room)], fill=(0, 0, 0), font=font)
             draw.text((x0, y + size + 15), f"target: {info['target']}", fill=(90, 90, 90), font=font)
-    del columns
     return canvas
 
 
