@@ -25,8 +25,3 @@ class BatchStream(IterableDataset):
         for i in indices:
             if (i - self.start) % workers == worker:
                 yield self.make(i)
-
-    def __len__(self) -> int:
-        if self.stop is None:
-            raise TypeError("an endless BatchStream has no length")
-        return self.stop - self.start

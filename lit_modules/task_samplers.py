@@ -78,10 +78,7 @@ class TaskSampler(ABC):
 
     def choose(self, step: int, seed: int) -> str:
         """The task that global step `step` trains, for run seed `seed`."""
-        shares = self.shares()
-        probabilities = torch.tensor([shares[task] for task in self.tasks], dtype=torch.float64)
-        index = torch.multinomial(probabilities, 1, generator=generator_for(seed, "schedule", step))
-        return self.tasks[int(index)]
+        return draw_task(self.tasks, self.shares(), step, seed)
 
     def update(self, val_losses: Mapping[str, float]) -> dict[str, str]:
         """Take one validation's per-task losses (reduced across ranks); return events per task."""
@@ -107,6 +104,13 @@ class TaskSampler(ABC):
         unknown = sorted(set(val_losses) - set(self.tasks))
         if unknown:
             raise ValueError(f"validation losses for unknown tasks {unknown}; the sampler's tasks are {list(self.tasks)}")
+
+
+def draw_task(tasks: Sequence[str], shares: Mapping[str, float], step: int, seed: int) -> str:
+    """The task of step `step` under `shares`: a pure function of its arguments."""
+    probabilities = torch.tensor([shares[task] for task in tasks], dtype=torch.float64)
+    index = torch.multinomial(probabilities, 1, generator=generator_for(seed, "schedule", step))
+    return tasks[int(index)]
 
 
 def normalised_weights(tasks: Sequence[str], weights: Mapping[str, float], option: str) -> dict[str, float]:

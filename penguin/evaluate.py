@@ -1,0 +1,124 @@
+"""`python -m penguin.evaluate` — the per-task validation metrics of a checkpoint.
+
+    python -m penguin.evaluate --ckpt runs/penguin/checkpoints/last.ckpt
+    python -m penguin.evaluate --ckpt last.ckpt --tasks side_qa arrow --json
+    python -m penguin.evaluate --ckpt last.ckpt --device cuda --batch-size 128 --out eval_out
+
+Loads the checkpoint (on any device, with any batch size: the brain's state is not part of the
+weights), rebuilds the data from the checkpoint's own data settings (`--tasks`, `--batch-size` and
+`--val-batches` override them), runs every task's **fixed validation seeds** — the same scenes the
+training run validated on — and prints one row per task: loss, exact-answer and token accuracy,
+image MSE/PSNR and edit ratio, value MAE (blank where a task has no such target). `--json` prints
+one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
+input | target | prediction.
+
+A missing or unreadable checkpoint is a one-line error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import sys
+import zipfile
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from datamodules.mixture import TaskMixture
+from lit_modules.brain_module import BrainModule
+from penguin.visual import prediction_grid, save_png
+
+COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae")
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule, dict]:
+    """The module and the data settings stored in a checkpoint; `ValueError` if it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--ckpt {path}: no such file")
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        module = BrainModule.load_from_checkpoint(path, map_location=device)
+    except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"--ckpt {path}: not a readable Penguin checkpoint ({reason})") from None
+    data = {k: v for k, v in dict(checkpoint.get("datamodule_hyper_parameters", {})).items() if not k.startswith("_")}
+    return module.to(device).eval(), data
+
+
+def evaluate(ckpt: str | Path, *, tasks: list[str] | None = None, device: str = "cpu", batch_size: int | None = None,
+             val_batches: int | None = None, out: Path | None = None) -> dict[str, dict[str, float]]:
+    """Validation metrics per task: `{task: {metric: value}}`. Writes PNG grids when `out` is set."""
+    module, data_settings = load_checkpoint(ckpt, device)
+    settings = {**data_settings}
+    if tasks:
+        unknown = sorted(set(tasks) - set(module.task_names))
+        if unknown:
+            raise ValueError(f"--tasks: {unknown} were not trained by this checkpoint; it knows {module.task_names}")
+        settings["tasks"] = tasks
+        settings["task_options"] = {k: v for k, v in (settings.get("task_options") or {}).items() if k in tasks}
+    settings.setdefault("image_size", module.brain.config.image_size)
+    if batch_size is not None:
+        settings["batch_size"] = batch_size
+    if val_batches is not None:
+        settings["val_batches"] = val_batches
+    data = TaskMixture(**settings)
+    accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
+    trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False)
+    logged = trainer.validate(module, datamodule=data, verbose=False)[0]
+    table: dict[str, dict[str, float]] = {}
+    for key, value in logged.items():
+        parts = key.split("/")
+        if parts[0] == "val" and len(parts) >= 3:
+            table.setdefault(parts[1], {})["/".join(parts[2:])] = float(value)
+    if out is not None:
+        module.to(device)
+        for name, task in data.tasks.items():
+            episode = task.val_batch(0).to(device).render(data.image_size)
+            with torch.no_grad():
+                grid = prediction_grid(episode, module.run(episode).outputs, n=8)
+            if grid is not None:
+                save_png(grid, Path(out) / f"{name}.png")
+    return table
+
+
+def format_table(table: dict[str, dict[str, float]]) -> str:
+    lines = [f"{'task':20s}" + "".join(f"{c:>11s}" for c in COLUMNS)]
+    for task, metrics in table.items():
+        cells = []
+        for c in COLUMNS:
+            v = metrics.get(c)
+            cells.append(f"{'':>11s}" if v is None or math.isnan(v) else f"{v:11.4f}")
+        lines.append(f"{task:20s}" + "".join(cells))
+        for key, v in sorted(metrics.items()):
+            if key.endswith("/exact_acc"):
+                lines.append(f"  {key.split('/')[0]:18s}" + f"{'':>11s}" + f"{v:11.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m penguin.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--ckpt", required=True, help="checkpoint file")
+    parser.add_argument("--tasks", nargs="*", help="evaluate only these tasks")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--val-batches", type=int)
+    parser.add_argument("--out", default="eval_out", help="folder for the PNG grids (default eval_out)")
+    args = parser.parse_args(argv)
+    try:
+        table = evaluate(args.ckpt, tasks=args.tasks, device=args.device, batch_size=args.batch_size,
+                         val_batches=args.val_batches, out=Path(args.out))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(table, indent=2, sort_keys=True) if args.json else format_table(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

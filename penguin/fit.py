@@ -1,0 +1,117 @@
+"""`python -m penguin.fit` — train the brain (LightningCLI).
+
+    python -m penguin.fit                                    # the embedded default (below)
+    python -m penguin.fit --config configs/tiny_cpu.yaml     # a preset config
+    python -m penguin.fit --config configs/small64.yaml --trainer.max_steps 50000 --data.batch_size 64
+    python -m penguin.fit --config configs/small64.yaml --ckpt_path last      # resume
+    python -m penguin.fit --print_config                     # the full config with every default
+
+**Embedded default**: every registered task, the adaptive task sampler, and a preset suited to
+the hardware found — `tiny64` (batch 16, 1,000 steps) on a CPU-only machine, `small64` (batch 64,
+bf16-mixed, 20,000 steps) when a GPU is present. TensorBoard logs go to `runs/<name>/version_N`
+and checkpoints to `runs/<name>/checkpoints` (`last.ckpt` plus the best by total validation loss);
+the command prints both and the `tensorboard --logdir` line to view them.
+
+**Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
+path): weights, optimizer, schedule, the data stream position and the task sampler's state all
+come back, so the run continues exactly where it stopped.
+
+**Several GPUs / machines**: `--trainer.devices N` (DDP), and the same command under `torchrun`
+or SLURM for several machines — see `configs/ddp.yaml` and the README.
+
+Every field of `model` (`lit_modules.brain_module.BrainModule`), `data`
+(`datamodules.mixture.TaskMixture`) and `trainer` (Lightning's `Trainer`) can be set in a YAML
+config or on the command line. Bad input (unknown task, size below 32 px, a malformed config) is a
+one-line error naming the field.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from callbacks.progress import TaskMixProgressBar
+from datamodules.mixture import TaskMixture
+from lit_modules.brain_module import BrainModule
+
+RUNS = "runs"
+
+
+def hardware_defaults(cuda: bool | None = None) -> dict:
+    """The embedded default, chosen for the hardware found."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if cuda:
+        return {"model.preset": "small64", "data.batch_size": 64, "trainer.max_steps": 20_000,
+                "trainer.precision": "bf16-mixed", "trainer.val_check_interval": 1_000}
+    return {"model.preset": "tiny64", "data.batch_size": 16, "trainer.max_steps": 1_000,
+            "trainer.precision": "32-true", "trainer.val_check_interval": 200}
+
+
+class PenguinCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--name", default="penguin", help="run name: logs and checkpoints go under runs/NAME")
+        parser.add_argument("--ckpt_path", default=None, help="'last', a checkpoint path, or nothing")
+        parser.link_arguments("data.tasks", "model.tasks")
+        parser.set_defaults({**hardware_defaults(), "trainer.log_every_n_steps": 10,
+                             "trainer.check_val_every_n_epoch": None, "trainer.gradient_clip_val": 1.0,
+                             "trainer.num_sanity_val_steps": 0, "trainer.default_root_dir": RUNS})
+
+    def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
+        """TensorBoard under runs/NAME, checkpoints in runs/NAME/checkpoints, the task-mix progress
+        bar and a learning-rate monitor — unless the config brings its own of those kinds."""
+        name = self.config_init.get("name", "penguin")
+        root = Path(config.get("default_root_dir") or RUNS)
+        if config.get("logger") in (None, True):
+            config["logger"] = TensorBoardLogger(save_dir=str(root), name=name)
+        present = list(config.get("callbacks") or []) + list(callbacks)
+        if not any(isinstance(cb, ModelCheckpoint) for cb in present):
+            every = config.get("val_check_interval")
+            callbacks.append(ModelCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
+                                             auto_insert_metric_name=False, save_last=True, save_top_k=1,
+                                             every_n_train_steps=every if isinstance(every, int) else None))
+        if not any(isinstance(cb, LearningRateMonitor) for cb in present):
+            callbacks.append(LearningRateMonitor(logging_interval="step"))
+        if not any(isinstance(cb, TQDMProgressBar) for cb in present) and config.get("enable_progress_bar", True) is not False:
+            callbacks.append(TaskMixProgressBar())
+        return super()._instantiate_trainer(config, callbacks)
+
+
+def main(args: list[str] | None = None) -> int:
+    try:
+        cli = PenguinCLI(BrainModule, TaskMixture, run=False, args=args, save_config_kwargs={"overwrite": True},
+                         trainer_defaults={"enable_checkpointing": True}, auto_configure_optimizers=False)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    config = cli.config
+    trainer = cli.trainer
+    run_dir = Path(trainer.default_root_dir) / config.name
+    if trainer.is_global_zero:
+        print(f"TensorBoard logs: {trainer.logger.log_dir}\n"
+              f"checkpoints: {run_dir / 'checkpoints'}\n"
+              f"view with: tensorboard --logdir {trainer.default_root_dir}", flush=True)
+    ckpt_path = config.ckpt_path
+    if ckpt_path == "last":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        if not last.exists():
+            print(f"error: --ckpt_path last: no checkpoint at {last}; train first or give a path", file=sys.stderr)
+            return 2
+        ckpt_path = str(last)
+    elif ckpt_path is not None and not Path(ckpt_path).is_file():
+        print(f"error: --ckpt_path {ckpt_path}: no such file", file=sys.stderr)
+        return 2
+    try:
+        trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
