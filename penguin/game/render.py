@@ -184,10 +184,14 @@ class _Job:
 
 
 def _flag(value: Flag, name: str, b: int, device: torch.device) -> Flag:
+    """A Python bool, or a bool tensor `[B]` on `device`; a tensor that is all true or all false
+    becomes the bool, so the common "same for every sample" case skips per-sample masking."""
     if isinstance(value, bool):
         return value
     if isinstance(value, Tensor) and value.dtype == torch.bool and value.shape == (b,):
-        return value.to(device)
+        if not value.any():
+            return False
+        return True if value.all() else value.to(device)
     got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else type(value).__name__
     raise ValueError(f"{name}: expected a bool or a bool tensor of shape [{b}], got {got}")
 

@@ -1,0 +1,165 @@
+"""Throughput figures: `python -m penguin.bench <subcommand>`.
+
+    python -m penguin.bench game [--device cpu|cuda] [--threads N] [--seconds T] [--json]
+                                 [--batch-64 B] [--batch-224 B]
+
+`game` times the game engine's data path (DESIGN.md "Data path"): scene sampling on the CPU and
+rendering where the model runs, each on its own, for
+
+| row        | what one item is                                                              |
+|------------|-------------------------------------------------------------------------------|
+| `bare64`   | a bare scene (`sample_bare`) rendered at 64 px                                |
+| `bare224`  | the same at 224 px                                                            |
+| `arrow224` | a pair at 224 px: the scene, and the scene with the line to the gold          |
+| `control224` | a control-set view (`sample_control`: full scenes, half of them zoomed 2–21×) at 224 px |
+
+Each row is measured single-threaded and with all cores (or only with `--threads N`): rendering in
+images (pairs) per second, sampling in scenes per second. A measurement repeats whole batches for
+`--seconds` after one warm-up batch and reports items / elapsed time; on CUDA the device is
+synchronised around the timed region, and scenes are moved there before timing the renderer.
+Default batches are 256 at 64 px and 32 at 224 px (a 224-px batch of 32 is 19 MB; larger outputs
+are fresh memory on every call with glibc and pay page faults — see `bench/RESULTS.md`). The default
+run takes well under a minute. `--json` prints one JSON object instead of the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Callable
+
+import torch
+
+from penguin.game.control import sample_control
+from penguin.game.render import render
+from penguin.game.sampling import sample_bare
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m penguin.bench", description="Throughput figures.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    game = commands.add_parser("game", help="scene sampling and rendering throughput",
+                               description="Scene sampling and rendering throughput (see the module docstring).")
+    game.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to render (default: cpu)")
+    game.add_argument("--threads", type=int, default=None,
+                      help="torch intra-op threads (default: measure 1 and all cores)")
+    game.add_argument("--seconds", type=float, default=1.0, help="timed seconds per measurement (default: 1)")
+    game.add_argument("--batch-64", type=int, default=256, help="batch size at 64 px (default: 256)")
+    game.add_argument("--batch-224", type=int, default=32, help="batch size at 224 px (default: 32)")
+    game.add_argument("--json", action="store_true", help="print one JSON object")
+    game.set_defaults(run=run_game)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    args.command_line = "python -m penguin.bench " + " ".join(argv)
+    try:
+        return args.run(args)
+    except ValueError as e:
+        parser.exit(2, f"python -m penguin.bench {args.command}: {e}\n")
+
+
+# ---------------------------------------------------------------------------- game
+def run_game(args: argparse.Namespace) -> int:
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
+    for name in ("threads", "batch_64", "batch_224"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+    if not args.seconds > 0:
+        raise ValueError(f"--seconds: expected a positive number, got {args.seconds}")
+    device = torch.device(args.device)
+    cores = os.cpu_count() or 1
+    thread_counts = [args.threads] if args.threads else sorted({1, cores})
+
+    report = {
+        "command": args.command_line,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cpu": _cpu_model(), "cores": cores, "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"), "seconds": args.seconds,
+        "batch": {"64": args.batch_64, "224": args.batch_224},
+        "results": {},
+    }
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        report["results"][f"threads={threads}"] = _game_rows(device, args.batch_64, args.batch_224, args.seconds)
+
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_table(report)
+    return 0
+
+
+def _game_rows(device: torch.device, b64: int, b224: int, seconds: float) -> dict[str, dict[str, float]]:
+    generator = torch.Generator().manual_seed(0)
+    bare64 = sample_bare(generator, b64).to(device)
+    bare224 = sample_bare(generator, b224).to(device)
+    views = sample_control(generator, b224)
+    control = (views.scene.to(device), views.zoom_center.to(device), views.zoom_factor.to(device))
+
+    def pair() -> None:
+        render(bare224, 224)
+        render(bare224, 224, line_to_gold=True)
+
+    rows = {
+        "bare64": {"render_per_s": _rate(lambda: render(bare64, 64), b64, device, seconds),
+                   "sample_per_s": _rate(lambda: sample_bare(generator, b64), b64, None, seconds)},
+        "bare224": {"render_per_s": _rate(lambda: render(bare224, 224), b224, device, seconds),
+                    "sample_per_s": _rate(lambda: sample_bare(generator, b224), b224, None, seconds)},
+        "arrow224": {"render_per_s": _rate(pair, b224, device, seconds)},
+        "control224": {
+            "render_per_s": _rate(lambda: render(control[0], 224, zoom_center=control[1], zoom_factor=control[2]),
+                                  b224, device, seconds),
+            "sample_per_s": _rate(lambda: sample_control(generator, b224), b224, None, seconds)},
+    }
+    return rows
+
+
+def _rate(fn: Callable[[], object], items: int, device: torch.device | None, seconds: float) -> float:
+    """Items per second of `fn` (one batch of `items` per call) over about `seconds`."""
+    def sync() -> None:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    fn()
+    sync()
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        sync()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls * items / elapsed
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _print_table(report: dict) -> None:
+    print(f"{report['command']}  |  {report['date']}  |  device {report['device']}  |  "
+          f"{report['cpu']} ({report['cores']} cores)  |  torch {report['torch']}")
+    print(f"batch: {report['batch']['64']} at 64 px, {report['batch']['224']} at 224 px; "
+          f"{report['seconds']:g} s per measurement")
+    units = {"bare64": "img/s", "bare224": "img/s", "arrow224": "pairs/s", "control224": "img/s"}
+    for threads, rows in report["results"].items():
+        print(f"\n{threads}")
+        print(f"  {'row':<12}{'render':>16}{'sampling (scenes/s)':>22}")
+        for name, row in rows.items():
+            sample = f"{row['sample_per_s']:,.0f}" if "sample_per_s" in row else "—"
+            print(f"  {name:<12}{row['render_per_s']:>10,.0f} {units[name]:<6}{sample:>21}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
