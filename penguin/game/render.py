@@ -39,25 +39,29 @@ rectangles (all side walls) it is the exact box-filtered area. Layers are compos
 order above; coverages of overlapping walls add (clamped at 1).
 
 Performance design (the point of this module: it runs for every training image, on CPU or GPU, with
-no Python loop over samples):
+no Python loop over samples; `python -m penguin.bench game` measures it, `bench/RESULTS.md` records it):
 
 - Discs (body + eye, gold, markers) are evaluated only in a square window around each disc
-  (`≈ 2r + 2` px): flat indices into the output are computed per sample, the window is gathered
-  (`index_select`), blended and scattered back (`index_copy_`). Windows are shifted to lie inside
-  the image, so one sample's window never writes a pixel twice.
+  (`≤ 2r + 2` px, clipped to the image): flat indices into the output are computed per sample, the
+  window is gathered (`index_select`), blended and scattered back (`index_copy_`). Windows are
+  shifted to lie inside the image, so one sample's window never writes a pixel twice. Gold slots and
+  markers are drawn one slot at a time (a loop over slots, not samples), so coins or markers that
+  overlap composite exactly.
 - Axis-aligned walls (the side walls, and interior walls at right angles) cover
-  `cover_x(col) · cover_y(row)` each, so all of them together are one batched matrix product
-  `[S, W] @ [W, S]` per image (`baddbmm`) — no per-pixel geometry at all.
+  `cover_x(col) · cover_y(row)` each, so all of them together — plus the white background — are one
+  batched matrix product `[S, W+1] @ [W+1, S]` per image, written straight into the output.
 - Rotated rectangles (interior walls at any angle, the blue lines) are evaluated in strips: along
   their dominant image axis, each column (or row) gets a short run of pixels centred on the
-  rectangle's mid-line, `≈ 2·(half thickness + 0.5)·√2 + 2` px long. Walls add their coverage into
-  the wall layer with `index_add_`; lines blend like discs.
-- The wall layer is a one-channel "keep" map `1 − coverage`; the image starts as that map in all
-  three channels (white background times walls), the agent window is *multiplied* in (the agent lies
-  under the walls), and gold and overlays are blended on top.
-- Window sizes are batch-wide, so zoomed batches are rendered in groups of similar zoom factor (a
-  sample at factor 20 needs full-image windows, one at factor 1 a 26-px window at 224 px).
-- Shapes entirely outside the view are skipped.
+  rectangle's mid-line, `≈ 2·(half thickness + 0.5)·√2 + 2` px long. Walls subtract their coverage
+  from the wall layer with `index_add_`; lines blend like discs.
+- The wall layer is a "keep" map `1 − coverage`, the same in all three channels (white background
+  times walls); the agent window is then *multiplied* in (the agent lies under the walls), and gold
+  and overlays are blended on top.
+- Window sizes are batch-wide, so zoomed batches are rendered in groups whose factors lie within 2×
+  of each other, straight into their rows of the output (a sample at factor 20 needs full-image
+  windows, one at factor 1 a 25-px window at 224 px).
+- Shapes entirely outside the view are skipped; per-sample flags that are the same for the whole
+  batch take the bool path.
 """
 from __future__ import annotations
 
@@ -84,10 +88,12 @@ Flag = Union[bool, Tensor]
 
 # |sin 2·angle| below this counts as axis-aligned: float32 angles of 0 and π/2 land near 1e-7.
 _ALIGNED_TOLERANCE = 1e-5
-# Zoom factors within this ratio share one rendering group (and one window size).
-_ZOOM_GROUP_RATIO = 1.4
-# Past this factor the agent's window is the whole image anyway, so larger factors share a group.
-_ZOOM_GROUP_CAP = 1.0 / AGENT_RADIUS
+# Zoom factors within this ratio share one rendering group (and one window size): bigger groups
+# waste window area, more groups cost fixed per-call work; 2 measured best on the control set.
+_ZOOM_GROUP_RATIO = 2.0
+# Past this factor the agent's window (diameter 2·r_a·factor·S) is the whole image anyway, so
+# larger factors share a group.
+_ZOOM_GROUP_CAP = 1.0 / (2 * AGENT_RADIUS)
 
 
 def render(scene: Scene, size: int, *, zoom_center: Tensor | None = None,
@@ -376,11 +382,14 @@ def _rectangle_strips(centre: Tensor, direction: Tensor, half_length: Tensor, ha
     un = torch.where(major_x, direction[:, 1], direction[:, 0])
     extent = (half_length + 0.5) * um.abs() + (half_thickness + 0.5) * un.abs()
     run = (half_thickness + 0.5) / um.abs()
-    n_major = min(size, math.ceil(2 * extent.max().item() + 2))
+    # Columns whose centres lie within `extent` of the centre, clipped to the image (as for discs).
+    m_lo = torch.floor(cm - extent - 0.5).clamp(min=0)
+    m_hi = torch.floor(cm + extent - 0.5).clamp(max=size - 1)
+    n_major = max(1, int((m_hi - m_lo).max().item()) + 1)
     n_minor = min(size, math.ceil(2 * run.max().item() + 2))
 
     k = torch.arange(n_major, device=centre.device, dtype=centre.dtype)
-    m0 = torch.floor(cm - extent - 0.5).clamp(0, size - n_major)
+    m0 = m_lo.clamp(max=size - n_major)
     dm = m0[:, None] + k + 0.5 - cm[:, None]  # [N, n_major] pixel centre − rectangle centre, along m
     n0 = torch.floor(cn[:, None] + dm * (un / um)[:, None] - run[:, None]).clamp(0, size - n_minor)
     dn0 = n0 + 0.5 - cn[:, None]
@@ -402,10 +411,16 @@ def _rectangle_strips(centre: Tensor, direction: Tensor, half_length: Tensor, ha
 # ---------------------------------------------------------------------------- discs and blending
 def _disc_window(centre: Tensor, radius: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
     """A square window per disc: flat pixel indices `[N, n, n]` and pixel-centre offsets from the
-    disc centre, `dx [N, 1, n]` and `dy [N, n, 1]`. `n = 2r + 2` covers every pixel whose centre
-    is within `r + 0.5`; the window is shifted to lie inside the image."""
-    n = min(size, math.ceil(2 * radius.max().item() + 2))
-    corner = torch.floor(centre - radius[:, None] - 0.5).clamp(0, size - n)
+    disc centre, `dx [N, 1, n]` and `dy [N, n, 1]`.
+
+    The pixels whose centres lie within `r + 0.5` of the centre have indices
+    `floor(c − r − 0.5) … floor(c + r + 0.5)` per axis; `n` is the widest such range once clipped to
+    the image (at most `2r + 2`), so a disc that mostly lies outside a zoomed view costs little. The
+    window is shifted to lie inside the image."""
+    lo = torch.floor(centre - radius[:, None] - 0.5).clamp(min=0)
+    hi = torch.floor(centre + radius[:, None] + 0.5).clamp(max=size - 1)
+    n = max(1, int((hi - lo).max().item()) + 1)
+    corner = lo.clamp(max=size - n)
     k = torch.arange(n, device=centre.device, dtype=centre.dtype)
     dx = (corner[:, 0:1] + k + 0.5 - centre[:, 0:1])[:, None, :]
     dy = (corner[:, 1:2] + k + 0.5 - centre[:, 1:2])[:, :, None]
