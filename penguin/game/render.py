@@ -226,11 +226,16 @@ def _points(value: Tensor, name: str, b: int, device: torch.device) -> Tensor:
     return value.to(device=device, dtype=torch.float32).expand(b, 2)
 
 
-def _where(flag: Flag, base: Tensor) -> Tensor:
-    """Sample (or slot) indices where `base` holds and `flag` allows drawing."""
+def _mask(flag: Flag, base: Tensor) -> Tensor:
+    """`base` (`[B, ...]` bool) where `flag` allows drawing; a per-sample flag covers all of a sample's slots."""
     if isinstance(flag, bool):
-        return base.new_zeros(0, dtype=torch.long) if not flag else base.nonzero().squeeze(-1)
-    return (base & flag).nonzero().squeeze(-1)
+        return base if flag else torch.zeros_like(base)
+    return base & flag.view((-1,) + (1,) * (base.dim() - 1))
+
+
+def _where(flag: Flag, base: Tensor) -> Tensor:
+    """Sample indices where `base` holds and `flag` allows drawing."""
+    return _mask(flag, base).nonzero().squeeze(-1)
 
 
 # ---------------------------------------------------------------------------- one view
@@ -264,9 +269,8 @@ def _render_view(job: _Job, canvas: _Canvas) -> None:
     wall_half_length = walls[..., 2] * scale[:, None] / 2
     wall_half_thickness = walls[..., 3] * scale[:, None] / 2
     wall_direction = torch.stack([torch.cos(walls[..., 4]), torch.sin(walls[..., 4])], -1)
-    wall_on = scene.wall_valid if isinstance(job.draw_walls, bool) else scene.wall_valid & job.draw_walls[:, None]
     _paint_walls(canvas, wall_centre, wall_half_length, wall_half_thickness, wall_direction,
-                 wall_on if job.draw_walls is not False else torch.zeros_like(wall_on))
+                 _mask(job.draw_walls, scene.wall_valid))
 
     agent = px(scene.agent)
     heading = scene.heading.float()
