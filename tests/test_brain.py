@@ -87,6 +87,22 @@ def test_entry_point_prints_every_preset(capsys):
     assert all(line.endswith(" M parameters") for line in lines)
 
 
+@pytest.mark.parametrize("stem", ["conv", "patch"])
+def test_a_gold_sized_dot_is_not_drowned_in_the_image_tokens(stem):
+    # A 5-px coin must move its token's encoding visibly at initialisation; with PyTorch's default
+    # conv init and no stem norm the conv stem moved it by 2 % and nothing downstream could learn.
+    torch.manual_seed(0)
+    encoder = Brain.from_preset("tiny64", stem=stem).image_encoder
+    images = torch.ones(2, 3, 64, 64)
+    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    coin = (xs - 21) ** 2 + (ys - 30) ** 2 < 1.5
+    images[1] = torch.where(coin, torch.tensor([0.9, 0.7, 0.0])[:, None, None], images[1])
+    with torch.no_grad():
+        tokens = encoder(images)
+    change = (tokens[0] - tokens[1]).norm(dim=-1).max() / tokens[0].norm(dim=-1).mean()
+    assert change > 0.1
+
+
 def test_gradients_reach_every_parameter(brain):
     config = brain.config
     # Full-length prompt and reply so that every learned position is used.

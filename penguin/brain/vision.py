@@ -49,6 +49,13 @@ class CoordConvStem(nn.Module):
             layers.append(nn.Conv2d(previous, out, kernel_size=3, stride=2, padding=1))
             previous = out
         self.convs = nn.Sequential(*layers)
+        # He initialisation keeps the activations' scale through the GELUs; PyTorch's default
+        # shrinks them about 2× per layer, which left the image signal a few percent of the
+        # positions' and hid the gold from everything downstream.
+        for layer in layers:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
 
     def forward(self, pixels: Tensor) -> Tensor:
         n, _, height, width = pixels.shape
@@ -65,12 +72,15 @@ class ImageEncoder(nn.Module):
         super().__init__()
         self.grid = config.grid
         self.stem = CoordConvStem(config) if config.stem == "conv" else PatchStem(config)
+        # Normalising the stem's tokens puts what is in a patch on the same scale as where it is
+        # (the sin-cos positions have unit-order entries); without it the content is drowned.
+        self.stem_norm = nn.LayerNorm(config.width)
         self.transformer = SelfAttentionStack(
             config.image_encoder_layers, config.width, config.image_encoder_heads, config.mlp_ratio
         )
 
     def forward(self, images: Tensor) -> Tensor:
-        tokens = self.stem(images * 2.0 - 1.0).flatten(2).transpose(1, 2)
+        tokens = self.stem_norm(self.stem(images * 2.0 - 1.0).flatten(2).transpose(1, 2))
         positions = sincos_2d(self.grid, tokens.shape[-1], device=tokens.device, dtype=tokens.dtype)
         return self.transformer(tokens + positions)
 
