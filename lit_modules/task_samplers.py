@@ -19,9 +19,10 @@ validation losses, already reduced across ranks::
 |------------|-------------------|-----------------------------------------------------------------|
 | `uniform`  | here              | 1/N each                                                        |
 | `static`   | here              | fixed `weights`, normalised                                     |
+| `round_robin` | here           | 1/N, in a fixed cycle (every task once per N steps)            |
 | `adaptive` | `sampler.py`      | base weights × a boost for tasks that regressed, with a floor  |
 
-Build samplers with `lit_modules.sampler.make_sampler`, which knows all three.
+Build samplers with `lit_modules.sampler.make_sampler`, which knows them all.
 
 Contract, for every sampler:
 - `shares()` sums to 1 over `tasks`; `logs()` gives ``"<task>/share"`` (and more, per sampler).
@@ -156,3 +157,19 @@ class StaticSampler(TaskSampler, name="static"):
 
     def shares(self) -> dict[str, float]:
         return dict(self._shares)
+
+
+class RoundRobinSampler(TaskSampler, name="round_robin"):
+    """Every task in turn: step `s` trains `tasks[s mod N]`. Shares are 1/N; the order is fixed,
+    so every task is trained once in every N consecutive steps — for smoke runs and tests that
+    must see every task, and as a no-randomness baseline.
+
+    Args:
+        tasks: the task names.
+    """
+
+    def shares(self) -> dict[str, float]:
+        return {task: 1.0 / len(self.tasks) for task in self.tasks}
+
+    def choose(self, step: int, seed: int) -> str:
+        return self.tasks[step % len(self.tasks)]

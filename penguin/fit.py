@@ -70,10 +70,10 @@ class PenguinCLI(LightningCLI):
             config["logger"] = TensorBoardLogger(save_dir=str(root), name=name)
         present = list(config.get("callbacks") or []) + list(callbacks)
         if not any(isinstance(cb, ModelCheckpoint) for cb in present):
-            every = config.get("val_check_interval")
+            # Saved at the end of every validation, after the task sampler has taken its decision,
+            # so a resumed run continues with exactly the state the original had.
             callbacks.append(ModelCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
-                                             auto_insert_metric_name=False, save_last=True, save_top_k=1,
-                                             every_n_train_steps=every if isinstance(every, int) else None))
+                                             auto_insert_metric_name=False, save_last=True, save_top_k=1))
         if not any(isinstance(cb, LearningRateMonitor) for cb in present):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         if not any(isinstance(cb, TQDMProgressBar) for cb in present) and config.get("enable_progress_bar", True) is not False:

@@ -1,0 +1,125 @@
+"""`python -m penguin.fit` end to end on the CPU: TensorBoard curves for every task, exact resume,
+one-line config errors, and `python -m penguin.evaluate` on the checkpoint it wrote."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from datamodules import registry
+from penguin import evaluate, fit
+
+TINY = ["--model.preset", "tiny64", "--data.batch_size", "4", "--data.val_batches", "1",
+        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--trainer.log_every_n_steps", "1"]
+
+
+def _fit(root: Path, *extra: str) -> int:
+    return fit.main([*TINY, "--trainer.default_root_dir", str(root), *extra])
+
+
+def _scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    out: dict[str, list] = {}
+    for events in sorted(run.glob("version_*/events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return out
+
+
+@pytest.fixture(scope="module")
+def all_tasks_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit")
+    assert _fit(root, "--name", "all", "--data.tasks", "all", "--data.sampler", "round_robin",
+                "--trainer.max_steps", "30", "--trainer.val_check_interval", "15") == 0
+    return root / "all"
+
+
+def test_a_30_step_fit_logs_train_and_val_curves_for_every_task(all_tasks_run):
+    scalars = _scalars(all_tasks_run)
+    for task in registry.names():
+        assert any(t.startswith(f"train/{task}/") for t in scalars), f"no train curve for {task}"
+        assert f"train/{task}/total" in scalars
+        assert f"val/{task}/loss" in scalars and len(scalars[f"val/{task}/loss"]) == 2, task
+        assert f"sampler/{task}/share" in scalars
+    for task in ("side_qa", "near_gold_qa", "turn_qa"):
+        assert f"val/{task}/exact_acc" in scalars and f"val/{task}/token_acc" in scalars
+    assert "val/arrow/psnr" in scalars and "val/arrow/edit_ratio" in scalars and "val/control/mse" in scalars
+    assert "val/side_qa/gold_left_right/exact_acc" in scalars
+    train = [v for _, v in scalars["train/loss"]]
+    assert len(train) == 30 and all(v == v for v in train)
+    assert (all_tasks_run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, tmp_path, capsys):
+    ckpt = all_tasks_run / "checkpoints" / "last.ckpt"
+    assert evaluate.main(["--ckpt", str(ckpt), "--json", "--batch-size", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[out.index("{"):])
+    assert set(printed) == set(registry.names()) and "loss" in printed["language"]
+    table = evaluate.evaluate(ckpt, tasks=["side_qa", "arrow"], batch_size=3, out=tmp_path)
+    assert set(table) == {"side_qa", "arrow"}
+    assert 0 <= table["side_qa"]["exact_acc"] <= 1 and table["arrow"]["psnr"] > 0
+    assert (tmp_path / "arrow.png").is_file() and (tmp_path / "control.png").is_file()
+    assert not (tmp_path / "side_qa.png").exists()  # no image target, no grid
+
+
+def test_evaluate_rejects_missing_and_corrupt_checkpoints(tmp_path, capsys):
+    assert evaluate.main(["--ckpt", str(tmp_path / "nothing.ckpt")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --ckpt {tmp_path / 'nothing.ckpt'}: no such file"
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"\x00not a checkpoint")
+    assert evaluate.main(["--ckpt", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --ckpt {bad}: not a readable Penguin checkpoint") and "\n" not in err
+
+
+def _parameters(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_resume_continues_exactly(tmp_path):
+    common = ["--data.tasks", "[side_qa, arrow, near_gold_qa]", "--data.sampler", "adaptive",
+              "--data.sampler_options", "{tolerance: 0.0, patience: 1, epsilon: 0.0}",
+              "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6"]
+    assert _fit(tmp_path, "--name", "straight", *common, "--trainer.max_steps", "18") == 0
+    assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "12") == 0
+    assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "18", "--ckpt_path", "last") == 0
+    a = torch.load(tmp_path / "straight/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert a["global_step"] == b["global_step"] == 18
+    for name, value in a["state_dict"].items():  # bit-exact (unused loss-ratio slots hold NaN on both)
+        assert torch.allclose(value, b["state_dict"][name], rtol=0, atol=0, equal_nan=True), name
+    assert a["TaskMixture"] == b["TaskMixture"] and a["TaskMixture"]["consumed"] == 18
+    # The task schedule of the resumed run equals the uninterrupted one, step by step.
+    sa, sb = _scalars(tmp_path / "straight"), _scalars(tmp_path / "resumed")
+    for task in ("side_qa", "arrow", "near_gold_qa"):
+        assert sa[f"train/{task}/total"] == sb[f"train/{task}/total"], task
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data.tasks", "[side_qa, nope]"], "error: data.tasks: unknown task 'nope'; valid tasks:"),
+    (["--data.image_size", "16"], "error: data.image_size: 16 is below 32"),
+    (["--data.image_size", "96"], "error: data.image_size=96 does not match model.preset tiny64"),
+    (["--data.task_options", "{side_qa: {kinds: [sideways]}}", "--data.tasks", "[side_qa]"],
+     "error: data.task_options.side_qa: side_qa.kinds:"),
+    (["--data.sampler", "clever"], "error: unknown task sampler 'clever'; valid:"),
+    (["--model.weighting", "magic"], "error: "),
+    (["--model.preset", "huge"], "error: model.preset/model.brain:"),
+    (["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
+])
+def test_config_errors_are_one_line(tmp_path, capsys, args, message):
+    assert _fit(tmp_path, "--trainer.max_steps", "1", *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(message), err
+
+
+def test_malformed_config_file_is_an_error(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model: [this is: not a mapping\n")
+    with pytest.raises(SystemExit) as exit_:
+        _fit(tmp_path, "--config", str(config))
+    assert exit_.value.code != 0
+    assert "error" in capsys.readouterr().err.lower()
