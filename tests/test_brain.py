@@ -232,8 +232,8 @@ def test_bad_input_raises_one_line_errors(brain):
     config = brain.config
     step = full_step(config, 2)
     fresh = BrainState.fresh(2, "cpu")
-    with pytest.raises(ValueError, match="needs a state that has seen an image"):
-        brain(BrainStep(prompt_ids=step.prompt_ids), fresh)
+    with pytest.raises(ValueError, match="needs an image, a prompt, or a state that has seen an image"):
+        brain(BrainStep(reply_ids=step.reply_ids), fresh)
     with pytest.raises(ValueError, match="image must be"):
         brain(BrainStep(image=torch.rand(2, 3, 32, 32)), fresh)
     with pytest.raises(ValueError, match="prompt_ids holds ids outside"):
@@ -310,3 +310,16 @@ def test_bf16_autocast_forward_is_finite(brain):
         assert torch.isfinite(tensor).all()
     # The state keeps its dtype across autocast steps.
     assert state.memory.dtype == torch.float32 and state.canvases.dtype == torch.float32
+
+
+def test_a_text_only_step_reads_memory_and_prompt_and_draws_nothing(brain):
+    config = brain.config
+    step = full_step(config, 2)
+    out, state = brain(BrainStep(prompt_ids=step.prompt_ids, reply_ids=step.reply_ids), BrainState.fresh(2, "cpu"))
+    assert out.image is None and state.canvases is None
+    assert out.text_logits.shape[:2] == step.reply_ids.shape and torch.isfinite(out.prompt_logits).all()
+    assert state.memory.shape == (2, config.memory_slots, config.width)
+    # The text-only step's memory carries into a later step that sees an image.
+    out2, _ = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids), state)
+    out3, _ = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids), BrainState.fresh(2, "cpu"))
+    assert not torch.allclose(out2.image, out3.image)

@@ -27,6 +27,10 @@ Use:
     out, state = brain(BrainStep(image=images, prompt_ids=prompt, reply_ids=reply), state)
     out, state = brain(BrainStep(prompt_ids=recall_prompt), state)   # canvases + memory only
 
+A step without an image on a state that has never seen one is **text-only** (the `language`
+task): the context holds memory, value token and prompt, no image is drawn (`out.image` is None)
+and the state's canvases stay empty.
+
 `Brain.perceive` runs everything except the reply and returns the `Context`; `Brain.reply_logits`
 decodes a reply from it (`generate` uses the pair to decode token by token without re-encoding).
 """
@@ -126,13 +130,17 @@ class Brain(nn.Module):
             prompt_summary = prompt[torch.arange(batch, device=prompt.device), last]
         selection_logits = self._selection_logits(prompt_summary, memory, image is not None)
 
-        mixed = self._mixed_image_tokens(image, canvases, selection_logits)
-        if canvases is None:
-            canvases = image[:, None].expand(-1, config.canvases, -1, -1, -1)
-
-        parts = [mixed, memory + self.memory_tag, self.value_token.expand(batch, 1, -1)]
-        valid = [torch.ones(batch, config.image_tokens + config.memory_slots + 1,
-                            dtype=torch.bool, device=mixed.device)]
+        # A text-only step (no input image, no canvases yet) has no image tokens and draws nothing.
+        sees = image is not None or canvases is not None
+        parts, valid = [], []
+        if sees:
+            mixed = self._mixed_image_tokens(image, canvases, selection_logits)
+            if canvases is None:
+                canvases = image[:, None].expand(-1, config.canvases, -1, -1, -1)
+            parts.append(mixed)
+        parts += [memory + self.memory_tag, self.value_token.expand(batch, 1, -1)]
+        value_index = sum(p.shape[1] for p in parts) - 1
+        valid.append(torch.ones(batch, value_index + 1, dtype=torch.bool, device=memory.device))
         if prompt is not None:
             parts.append(prompt + self.text_tag)
             valid.append(prompt_valid)
@@ -140,8 +148,7 @@ class Brain(nn.Module):
         tokens = self.context_encoder(tokens, key_mask(context_valid))
         context = Context(tokens, context_valid)
 
-        predicted = self.image_decoder(mixed, tokens, context_valid)
-        value_index = config.image_tokens + config.memory_slots
+        predicted = self.image_decoder(mixed, tokens, context_valid) if sees else None
         output = BrainOutput(
             text_logits=None,
             prompt_logits=None if prompt is None else self._vocab_logits(prompt),
@@ -150,7 +157,7 @@ class Brain(nn.Module):
             selection_logits=selection_logits,
         )
         next_state = BrainState(
-            canvases=push_canvas(canvases, predicted),
+            canvases=push_canvas(canvases, predicted) if sees else None,
             memory=self.memory_encoder(tokens, context_valid, memory),
             batch=batch,
             device=state.device,
@@ -213,8 +220,8 @@ class Brain(nn.Module):
             self._check_ids("prompt_ids", step.prompt_ids, config.max_prompt_len)
         if step.reply_ids is not None:
             self._check_ids("reply_ids", step.reply_ids, config.max_reply_len)
-        if step.image is None and state.canvases is None:
-            raise ValueError("a step without an image needs a state that has seen an image")
+        if step.image is None and state.canvases is None and step.prompt_ids is None:
+            raise ValueError("a step needs an image, a prompt, or a state that has seen an image")
         expected = {
             "canvases": (state.batch, config.canvases, 3, size, size),
             "memory": (state.batch, config.memory_slots, config.width),

@@ -60,7 +60,8 @@ class BrainOutput:
 
     - `text_logits`: `[B, Tr, V]` or `None` (no reply); position t predicts `reply_ids[t + 1]`.
     - `prompt_logits`: `[B, Tp, V]` or `None` (no prompt); position t predicts `prompt_ids[t + 1]`.
-    - `image`: `[B, 3, S, S]` in `[0, 1]`, the predicted image; it also becomes canvas 0.
+    - `image`: `[B, 3, S, S]` in `[0, 1]`, the predicted image; it also becomes canvas 0. `None`
+      on a text-only step (no input image and a state that has not seen one).
     - `value`: `[B]`, the value ("dopamine") estimate.
     - `selection_logits`: `[B, 1 + C]` over [input image, canvas 0 … C−1]; their softmax mixed the
       image features the decoders read. The input entry is −inf on a step without an image.
@@ -68,6 +69,6 @@ class BrainOutput:
 
     text_logits: Tensor | None
     prompt_logits: Tensor | None
-    image: Tensor
+    image: Tensor | None
     value: Tensor
     selection_logits: Tensor
