@@ -33,10 +33,6 @@ from typing import Callable
 
 import torch
 
-from penguin.game.control import sample_control
-from penguin.game.render import render
-from penguin.game.sampling import sample_bare
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m penguin.bench", description="Throughput figures.")
@@ -69,7 +65,7 @@ def run_game(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
     if not args.seconds > 0:
-        raise ValueError(f"--seconds: expected a positive number, got {args.seconds}")
+        raise ValueError(f"--seconds: expected a positive number, got {args.seconds:g}")
     device = torch.device(args.device)
     cores = os.cpu_count() or 1
     thread_counts = [args.threads] if args.threads else sorted({1, cores})
@@ -94,6 +90,11 @@ def run_game(args: argparse.Namespace) -> int:
 
 
 def _game_rows(device: torch.device, b64: int, b224: int, seconds: float) -> dict[str, dict[str, float]]:
+    # Imported here so other subcommands do not load the game engine.
+    from penguin.game.control import sample_control
+    from penguin.game.render import render
+    from penguin.game.sampling import sample_bare
+
     generator = torch.Generator().manual_seed(0)
     bare64 = sample_bare(generator, b64).to(device)
     bare224 = sample_bare(generator, b224).to(device)
