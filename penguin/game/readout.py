@@ -20,22 +20,27 @@ gold `(r, g) = (1, 200/255)`; the blue overlays give negative values. Blends of 
 white or black scale `(r, g)` by the coverage, so the masks below are linear in coverage for the
 edges that matter:
 
-- gold: `r − 4·|g − (200/255)·r|` (amount on the gold ray), zeroed within one pixel of green — a
-  red/green blend at the eye's rim has exactly the gold colour for one mixing ratio, and the body
-  around the eye is what tells them apart (gold touching the agent is therefore not seen);
+- gold colour: `r − 4·|g − (200/255)·r|`, the amount on the gold ray;
+- gold: the gold colour, faded out within one pixel of a clearly red or green pixel
+  (`|g − (200/255)·r|` above 0.2 there) — a red/green blend at the eye's rim has exactly the gold
+  colour for one mixing ratio, and the agent around it is what tells them apart (gold touching the
+  agent is therefore partly missed);
 - body (green ∪ red, the eye lies inside the body): `r + g − 2·gold`;
-- eye (red): `r − gold`.
+- eye (red): `r − gold colour` — gold-coloured rim pixels never count as eye, so gold touching the
+  agent cannot pull the heading (the eye loses a little of its rim symmetrically instead).
 
 `read_out` clamps each mask to `[0, 1]`; on clean renders positions come back within about a pixel
-(the tests hold 224-px renders to 1.5 px). `soft_read_out` passes each mask through
-`sigmoid(sharpness · (m − 0.5))` instead, so every pixel gets a gradient — it serves the
-"imagine … closer / further" losses. Both take only the image; for a single gold per image (the
+(the tests hold 224-px renders to 1.5 px, heading to 3°; at 64 px the 2.6-px eye gives the heading
+to about 10°). `soft_read_out` passes each clamped mask through `sigmoid(sharpness · (m − 0.5))`,
+which keeps a gradient on the background and inside objects as well as on their edges — it serves
+the "imagine … closer / further" losses. Both take only the image; for a single gold per image (the
 one-gold tasks) `gold` is that coin, with several it is their area-weighted mean.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -44,6 +49,9 @@ MIN_AREA = 0.25  # pixels; an object below this mass counts as absent
 
 _GOLD_GREEN = 200.0 / 255.0
 _GOLD_SELECTIVITY = 4.0  # how fast the gold mask falls off the gold colour ray
+# Gold fades out next to pixels this far off the gold ray (|g − (200/255)·r|): red gives 0.78,
+# green 1, while blue overlays blended into a coin's rim stay below 0.18.
+_AGENT_FADE_START, _AGENT_FADE_FULL = 0.2, 0.5
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def read_out(images: Tensor) -> ReadOut:
 
 
 def soft_read_out(images: Tensor, sharpness: float = 40.0) -> ReadOut:
-    """Like `read_out`, with sigmoid colour masks so gradients reach every pixel.
+    """Like `read_out`, with sigmoid colour masks so gradients also reach background and interior pixels.
 
     `sharpness` sets the sigmoid's slope at coverage 0.5; the default keeps the mass leaking from
     the white background (≈ S²·e^(−sharpness/2)) far below a pixel at 224 px.
@@ -89,11 +97,13 @@ def _read(images: Tensor, sharpness: float | None) -> ReadOut:
     red, green, blue = images.unbind(1)
     r, g = red - blue, green - blue
 
-    # Linear (coverage-proportional) masks first: gold must cancel out of the body mask exactly.
+    # Linear (coverage-proportional) masks, squashed only at the end: gold must cancel out of the
+    # body mask exactly, edge pixels included.
     off_gold = (g - _GOLD_GREEN * r).abs()
     near_agent = F.max_pool2d(off_gold.unsqueeze(1), 3, stride=1, padding=1).squeeze(1)
     gold_coloured = (r - _GOLD_SELECTIVITY * off_gold).clamp(0, 1)
-    gold = gold_coloured * (1 - 3 * (near_agent - 0.2)).clamp(0, 1)
+    fade = (_AGENT_FADE_FULL - near_agent) / (_AGENT_FADE_FULL - _AGENT_FADE_START)
+    gold = gold_coloured * fade.clamp(0, 1)
     body = (r + g - 2 * gold).clamp(0, 1)
     eye = (r - gold_coloured).clamp(0, 1)
     if sharpness is not None:
