@@ -93,10 +93,10 @@ def test_resume_continues_exactly(tmp_path):
     for name, value in a["state_dict"].items():  # bit-exact (unused loss-ratio slots hold NaN on both)
         assert torch.allclose(value, b["state_dict"][name], rtol=0, atol=0, equal_nan=True), name
     assert a["TaskMixture"] == b["TaskMixture"] and a["TaskMixture"]["consumed"] == 18
-    # The task schedule of the resumed run equals the uninterrupted one, step by step.
-    sa, sb = _scalars(tmp_path / "straight"), _scalars(tmp_path / "resumed")
-    for task in ("side_qa", "arrow", "near_gold_qa"):
-        assert sa[f"train/{task}/total"] == sb[f"train/{task}/total"], task
+    # Step by step, the resumed run trained the same losses as the uninterrupted one.
+    la, lb = dict(_scalars(tmp_path / "straight")["train/loss"]), dict(_scalars(tmp_path / "resumed")["train/loss"])
+    assert sorted(la) == sorted(lb) == list(range(18))
+    assert all(la[s] == lb[s] for s in range(18))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -233,7 +233,7 @@ def test_baselines():
 
 def test_factory_and_option_errors_are_one_line():
     weights = dict(zip(TASKS, [1.0] * 5))
-    one_line_error(lambda: make_sampler("curriculum", TASKS), "curriculum", "adaptive, static, uniform")
+    one_line_error(lambda: make_sampler("curriculum", TASKS), "curriculum", "adaptive, round_robin, static, uniform")
     one_line_error(lambda: make_sampler("static", TASKS), "weights")
     one_line_error(lambda: make_sampler("static", TASKS, weights={**weights, "arow": 1.0}), "arow")
     one_line_error(lambda: make_sampler("static", TASKS, weights={"arrow": 1.0}), "missing", "side_qa")
@@ -246,4 +246,11 @@ def test_factory_and_option_errors_are_one_line():
     one_line_error(lambda: make_sampler("adaptive", TASKS, progress_weight=0.6, staleness_weight=0.6), "≤ 1")
     one_line_error(lambda: make_sampler("uniform", ["a", "a"]), "'a'")
     one_line_error(lambda: make_sampler("uniform", []), "at least one task")
-    assert set(TaskSampler.registry) == {"uniform", "static", "adaptive"}
+    assert set(TaskSampler.registry) == {"uniform", "static", "adaptive", "round_robin"}
+
+
+def test_round_robin_trains_every_task_in_turn():
+    sampler = make_sampler("round_robin", ["a", "b", "c"])
+    assert [sampler.choose(s, seed=7) for s in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+    assert sampler.shares() == {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+    assert sampler.update({"a": 1.0}) == {}
