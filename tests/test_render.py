@@ -158,6 +158,19 @@ def test_matches_supersampled_reference(size):
             assert (diff > 0.2).float().mean() < 0.002, (opts, i)
 
 
+def test_unusual_walls_match_reference():
+    """Interior walls at right angles (the matmul path), walls thicker than long, a wall reaching out
+    of the room, a wall thinner than a pixel, and a line that leaves the image."""
+    sc = {"agent": [0.3, 0.3], "heading": 4.0, "gold": [[0.9, 0.85]],
+          "walls": GAP_TOP + [[0.5, 0.7, 0.4, T, math.pi / 2], [0.7, 0.4, 0.3, T, math.pi],
+                              [0.25, 0.75, 0.05, 0.2, 0.4], [0.9, 0.2, 0.5, 0.04, 2.2],
+                              [0.6, 0.2, 0.3, 0.003, 0.1]]}
+    for size in (64, 96):
+        image = render(Scene.from_json(sc), size, line_angle=torch.tensor([2.5]), line_length=torch.tensor([2.0]))[0]
+        diff = (image - reference(sc, size, line=(2.5, 2.0))).abs().amax(0)
+        assert diff.mean() < 0.01 and diff.max() < 0.4, (size, diff.mean(), diff.max())
+
+
 def test_zoomed_views_match_reference():
     js = random_scenes(2, 6)
     scene = Scene.from_json(js)

@@ -34,8 +34,9 @@ is float32 in `[0, 1]` on the scene's device.
 Anti-aliasing: each shape's coverage of a pixel is `clamp(0.5 − d, 0, 1)` with `d` the signed
 distance (in pixels) from the pixel centre to the shape's edge — one pixel of soft edge, which gives
 sub-pixel positions a gradient the model can learn from. Rectangles multiply the coverages of their
-two slabs (length and thickness): away from corners this is the same formula, and for axis-aligned
-rectangles (all side walls) it is the exact box-filtered area. Layers are composited "over" in the
+two slabs (length and thickness), each the overlap of the pixel's span with the slab — away from
+corners the same formula, capped for slabs thinner than a pixel — and for axis-aligned rectangles
+(all side walls) that product is the exact box-filtered area. Layers are composited "over" in the
 order above; coverages of overlapping walls add (clamped at 1).
 
 Performance design (the point of this module: it runs for every training image, on CPU or GPU, with
@@ -401,8 +402,7 @@ def _rectangle_strips(centre: Tensor, direction: Tensor, half_length: Tensor, ha
     # Rectangle-frame coordinates of each strip pixel: along (U) and across (V) the long side.
     along = (dm * um[:, None] + dn0 * un[:, None])[..., None] + l * un[:, None, None]
     across = (dn0 * um[:, None] - dm * un[:, None])[..., None] + l * um[:, None, None]
-    alpha = (half_length[:, None, None] + 0.5 - along.abs()).clamp_(0, 1)
-    alpha *= (half_thickness[:, None, None] + 0.5 - across.abs()).clamp_(0, 1)
+    alpha = _slab_coverage(along, half_length) * _slab_coverage(across, half_thickness)
 
     m = (m0[:, None] + k).long()
     n0 = n0.long()
@@ -410,6 +410,14 @@ def _rectangle_strips(centre: Tensor, direction: Tensor, half_length: Tensor, ha
     step = torch.where(major_x, size, 1)
     idx = base[..., None] + torch.arange(n_minor, device=centre.device) * step[:, None, None]
     return idx.view(len(centre), -1), alpha.view(len(centre), -1)
+
+
+def _slab_coverage(offset: Tensor, half_width: Tensor) -> Tensor:
+    """Coverage of pixels at signed `offset` `[N, ...]` from a slab's mid-line by the slab: the
+    overlap of the pixel's span `offset ± 0.5` with `± half_width` — `0.5 + half_width − |offset|`
+    near an edge, capped at `2·half_width` so a slab thinner than a pixel is not drawn too dark."""
+    cap = (2 * half_width).clamp(max=1).view((-1,) + (1,) * (offset.dim() - 1))
+    return torch.minimum(half_width.view_as(cap) + 0.5 - offset.abs(), cap).clamp_(min=0)
 
 
 # ---------------------------------------------------------------------------- discs and blending
