@@ -197,11 +197,22 @@ def text_step(prompt_ids: Tensor, reply_ids: Tensor, *, answer_loss: bool = True
               pad_id: int = 0, **views_and_targets: Any) -> StepSpec:
     """A `StepSpec` whose masks follow the teacher-forcing layout: the answer CE covers every
     non-pad token of `reply_ids[:, 1:]` (the answer and `</s>`), the LM CE every non-pad token of
-    `prompt_ids[:, 1:]`. Either can be switched off."""
+    `prompt_ids[:, 1:]`. Either can be switched off. Padding columns that no sample uses are
+    trimmed (`trim_padding`)."""
+    prompt_ids, reply_ids = trim_padding(prompt_ids, pad_id), trim_padding(reply_ids, pad_id)
     answer_mask = (reply_ids[:, 1:] != pad_id) & answer_loss
     lm_mask = (prompt_ids[:, 1:] != pad_id) & lm_loss
     return StepSpec(prompt_ids=prompt_ids, reply_ids=reply_ids, answer_mask=answer_mask, lm_mask=lm_mask,
                     **views_and_targets)
+
+
+def trim_padding(ids: Tensor, pad_id: int = 0, multiple: int = 4) -> Tensor:
+    """Drop the all-padding columns at the right of `ids`, keeping a width that is a multiple of
+    `multiple` (few distinct shapes) — fixed-width token tables are mostly padding, and every
+    padded column costs attention and MLP work in the brain."""
+    used = int((ids != pad_id).any(dim=0).nonzero().max()) + 1 if bool((ids != pad_id).any()) else 1
+    width = min(ids.shape[1], -(-max(used, 2) // multiple) * multiple)
+    return ids[:, :width]
 
 
 def _to(value: Any, device: torch.device | str) -> Any:
