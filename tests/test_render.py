@@ -419,6 +419,7 @@ def test_bad_input_raises_value_error_naming_the_argument():
         (dict(line_angle=torch.zeros(2, 1), line_length=torch.zeros(2)), "line_angle"),
         (dict(line_angle=torch.zeros(2), line_length=torch.tensor([0.1, -0.1])), "line_length"),
         (dict(line_angle=torch.zeros(2), line_length=torch.ones(2), line_mask=torch.ones(2)), "line_mask"),
+        (dict(line_angle=torch.tensor([0.0, float("nan")]), line_length=torch.ones(2)), "line_angle"),
     ]
     for kwargs, name in cases:
         size = kwargs.pop("size", 64)

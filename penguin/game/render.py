@@ -139,6 +139,9 @@ def render(scene: Scene, size: int, *, zoom_center: Tensor | None = None,
         line_length = _per_sample(line_length, "line_length", b, device)
         if not (torch.isfinite(line_length).all() and (line_length >= 0).all()):
             raise ValueError("line_length: every length must be finite and >= 0")
+        drawn = _mask(_flag(line_mask, "line_mask", b, device), torch.ones(b, dtype=torch.bool, device=device))
+        if not torch.isfinite(line_angle[drawn]).all():
+            raise ValueError("line_angle: contains NaN or infinite values where line_mask is set")
 
     job = _Job(
         scene=scene, origin=origin, scale=factor * size,
