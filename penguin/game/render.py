@@ -107,8 +107,8 @@ def render(scene: Scene, size: int, *, zoom_center: Tensor | None = None,
     See the module docstring for what is drawn and how. Raises `ValueError` naming the argument on
     bad input: `size` not an int ≥ 32, a scene with non-finite or out-of-room coordinates, a zoom
     factor below 1 or non-finite, a zoom centre without a factor (or the reverse), a line angle
-    without a length (or the reverse), a negative line length, or a per-sample argument of the
-    wrong shape or dtype.
+    without a length (or the reverse), a negative line length, a non-finite line angle where the
+    line is drawn, or a per-sample argument of the wrong shape or dtype.
     """
     if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE:
         raise ValueError(f"size: expected an int >= {MIN_SIZE}, got {size!r}")
