@@ -16,7 +16,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View, text_step
 from penguin.game.sampling import sample_bare
 from penguin.text.prompts import ACTION_NAMES, ACTION_TOKENS, QUESTION_KINDS
 from penguin.text.tokenizer import PromptTable
@@ -29,7 +29,7 @@ class ActionNames(TaskDataModule):
     name = "action_names"
     description = "an action token <-> its name, both directions (the scene is ignored)"
     label_names = tuple(ACTION_NAMES[a] for a in (1, 2, 3, 4)) + tuple(ACTION_TOKENS[a] for a in (1, 2, 3, 4))
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
+    default_weights = ANSWER_ONLY
 
     def __init__(self, **common) -> None:
         super().__init__(**common)

@@ -30,11 +30,8 @@ KINDS = ("draw_line_to_gold", "copy_scene")
 class Arrow(TaskDataModule):
     name = "arrow"
     description = "draw the line from you to the gold (with a plain copy step, random order)"
+    kinds = KINDS
     default_weights = TermWeights(image=1.0, answer=0.0, lm=0.02, value=0.0, slot=0.0)
-
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.questions = self.question_set(KINDS)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         scene = sample_bare(generator, batch)
@@ -47,4 +44,4 @@ class Arrow(TaskDataModule):
             steps.append(text_step(self.questions.draw(generator, kind), reply, answer_loss=False,
                                    pad_id=self.tokenizer.pad_id, input=view,
                                    target=View.of(scene, line_to_gold=draws), question=kind))
-        return self.spec(*steps, question_kinds=KINDS)
+        return self.spec(*steps)

@@ -1,7 +1,8 @@
 """The task datamodule base: a task only says how to sample one batch of episodes.
 
 Subclasses set `name`, `description` (one line), `label_names` (answer classes, for label rates
-and balanced sampling) and `default_weights`, then implement
+and balanced sampling), `kinds` (the question kinds asked; their prompts become `self.questions`)
+and `default_weights`, then implement
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec
 
@@ -92,6 +93,7 @@ class TaskDataModule(L.LightningDataModule):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     label_names: ClassVar[tuple[str, ...]] = ()
+    kinds: tuple[str, ...] = ()  # the question kinds a task asks; `self.questions` holds their prompts
     default_weights: ClassVar[TermWeights] = TermWeights()
 
     def __init__(self, *, image_size: int = 64, batch_size: int = 32, seed: int = 0, val_seed: int = 1_000_003,
@@ -115,6 +117,7 @@ class TaskDataModule(L.LightningDataModule):
             raise ValueError(f"{self.name}.weights: {e}; valid terms: image, answer, lm, value, slot") from None
         self.tokenizer = load_tokenizer(tokenizer)
         self.replies = PromptTable(self.tokenizer, self.label_names or ("",), max_reply_len, role="reply")
+        self.questions = self.question_set(self.kinds) if self.kinds else None
         self.consumed = 0
 
     # ------------------------------------------------------------------ the one method a task writes
@@ -132,17 +135,17 @@ class TaskDataModule(L.LightningDataModule):
     def label_index(self, answer: str) -> int:
         return self.label_names.index(answer)
 
-    def ask(self, generator: torch.Generator, batch: int, kinds: Sequence[str],
-            draw: Callable[[torch.Generator, int], Any], answer: Callable[[Any, Tensor], Tensor]) -> QuestionBatch:
-        """Draw items (a `Scene` or a tuple starting with one) and a question kind per sample, and
-        answer it: `answer(items, kind)` gives the index into `answers(kind)`, or −1 where the
+    def ask(self, generator: torch.Generator, batch: int, draw: Callable[[torch.Generator, int], Any],
+            answer: Callable[[Any, Tensor], Tensor]) -> QuestionBatch:
+        """Draw items (a `Scene` or a tuple starting with one) and one of the task's question kinds
+        per sample (`kind` indexes `self.kinds`), and answer it: `answer(items, kind)` gives the index into `answers(kind)`, or −1 where the
         question has no clear answer (such samples are always redrawn).
 
         With `balanced`, the kind is uniform and so is the answer within each kind (rejection via
         `datamodules.balance.balanced`); otherwise the answers follow the scene distribution.
         """
-        n_kinds = len(kinds)
-        options = [answer_set(k) for k in kinds]
+        n_kinds = len(self.kinds)
+        options = [answer_set(k) for k in self.kinds]
         counts = torch.tensor([len(o) for o in options])
         width = int(counts.max())
         to_label = torch.full((n_kinds, width), -1, dtype=torch.long)
@@ -169,15 +172,17 @@ class TaskDataModule(L.LightningDataModule):
             ans = code(items) - kind * width
         return QuestionBatch(items[0] if len(items) == 2 else items[:-1], kind, to_label[kind, ans])
 
-    def qa_spec(self, generator: torch.Generator, questions: QuestionSet, asked: QuestionBatch, view: View) -> EpisodeSpec:
+    def qa_spec(self, generator: torch.Generator, asked: QuestionBatch, view: View) -> EpisodeSpec:
         """The one-step episode of a question task: `view` in, a prompt of each sample's kind,
         the reply row of its label."""
-        step = text_step(questions.draw(generator, asked.kind), self.replies.ids[asked.labels],
+        step = text_step(self.questions.draw(generator, asked.kind), self.replies.ids[asked.labels],
                          pad_id=self.tokenizer.pad_id, input=view, labels=asked.labels, question=asked.kind)
-        return self.spec(step, question_kinds=questions.kinds)
+        return self.spec(step)
 
-    def spec(self, *steps, question_kinds: Sequence[str] = ()) -> EpisodeSpec:
-        return EpisodeSpec(self.name, tuple(steps), self.weights, self.label_names, tuple(question_kinds))
+    def spec(self, *steps, question_kinds: Sequence[str] | None = None) -> EpisodeSpec:
+        """An `EpisodeSpec` of this task; question indices refer to `self.kinds` unless given."""
+        kinds = self.kinds if question_kinds is None else question_kinds
+        return EpisodeSpec(self.name, tuple(steps), self.weights, self.label_names, tuple(kinds))
 
     # ------------------------------------------------------------------ batches by coordinates
     @property

@@ -18,7 +18,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
 
@@ -30,16 +30,13 @@ class EgocentricSideQA(TaskDataModule):
     name = "egocentric_side_qa"
     description = "is the gold on your left or on your right, relative to your heading"
     label_names = ("left", "right")
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
-
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.questions = self.question_set(KINDS)
+    kinds = KINDS
+    default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):
             tie = geometry.turn_is_ambiguous(scene.heading, geometry.gold_direction(scene))
             return torch.where(tie, -1, 1 - geometry.gold_on_agents_left(scene).long())
 
-        asked = self.ask(generator, batch, KINDS, sample_bare, answer)
-        return self.qa_spec(generator, self.questions, asked, View.of(asked.items))
+        asked = self.ask(generator, batch, sample_bare, answer)
+        return self.qa_spec(generator, asked, View.of(asked.items))

@@ -19,7 +19,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
 
@@ -49,16 +49,13 @@ class LineFacingQA(TaskDataModule):
     name = "line_facing_qa"
     description = "are you facing the blue line (within pi/6 of your heading)? yes/no"
     label_names = ("yes", "no")
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
-
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.questions = self.question_set(KINDS)
+    kinds = KINDS
+    default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(items, kind):
             scene, angle, _ = items
             return 1 - geometry.facing_line(scene.heading, angle).long()
 
-        asked = self.ask(generator, batch, KINDS, draw_line, answer)
-        return self.qa_spec(generator, self.questions, asked, line_view(*asked.items))
+        asked = self.ask(generator, batch, draw_line, answer)
+        return self.qa_spec(generator, asked, line_view(*asked.items))

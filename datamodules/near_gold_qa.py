@@ -15,7 +15,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
 
@@ -27,13 +27,10 @@ class NearGoldQA(TaskDataModule):
     name = "near_gold_qa"
     description = "are you near the gold (closer than 0.15)? yes/no"
     label_names = ("yes", "no")
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
-
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.questions = self.question_set(KINDS)
+    kinds = KINDS
+    default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        asked = self.ask(generator, batch, KINDS, sample_bare,
+        asked = self.ask(generator, batch, sample_bare,
                          lambda scene, kind: 1 - geometry.near(scene).long())
-        return self.qa_spec(generator, self.questions, asked, View.of(asked.items))
+        return self.qa_spec(generator, asked, View.of(asked.items))

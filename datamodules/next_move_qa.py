@@ -19,7 +19,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
 
@@ -31,11 +31,8 @@ class NextMoveQA(TaskDataModule):
     name = "next_move_qa"
     description = "will going straight collect the gold, which way to turn toward it, what is your next move"
     label_names = ("yes", "no", "clockwise", "anticlockwise", "<forward>", "<clock>", "<anticlock>")
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
-
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.questions = self.question_set(KINDS)
+    kinds = KINDS
+    default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):
@@ -48,5 +45,5 @@ class NextMoveQA(TaskDataModule):
             move = torch.where(facing, 0, torch.where(tie, -1, torch.where(clockwise, 1, 2)))  # <forward>, <clock>, <anticlock>
             return torch.stack([straight, word, move], 1)[torch.arange(len(kind)), kind]
 
-        asked = self.ask(generator, batch, KINDS, sample_bare, answer)
-        return self.qa_spec(generator, self.questions, asked, View.of(asked.items))
+        asked = self.ask(generator, batch, sample_bare, answer)
+        return self.qa_spec(generator, asked, View.of(asked.items))

@@ -20,7 +20,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
 
@@ -32,12 +32,11 @@ class SideQA(TaskDataModule):
     name = "side_qa"
     description = "is the gold left/right/up/down of you, and are you left/right/up/down of it (image directions)"
     label_names = ("left", "right", "up", "down")
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
+    default_weights = ANSWER_ONLY
 
     def __init__(self, *, kinds: list[str] | None = None, **common) -> None:
-        super().__init__(**common)
         self.kinds = _check_kinds(kinds, KINDS, self.name)
-        self.questions = self.question_set(self.kinds)
+        super().__init__(**common)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):
@@ -46,8 +45,8 @@ class SideQA(TaskDataModule):
             first = torch.stack([rules[k](scene) for k in self.kinds], 1)  # "left"/"up" answers are index 0
             return 1 - first[torch.arange(len(kind)), kind].long()
 
-        asked = self.ask(generator, batch, self.kinds, sample_bare, answer)
-        return self.qa_spec(generator, self.questions, asked, View.of(asked.items))
+        asked = self.ask(generator, batch, sample_bare, answer)
+        return self.qa_spec(generator, asked, View.of(asked.items))
 
 
 def _check_kinds(kinds: list[str] | None, valid: tuple[str, ...], task: str) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ import torch
 from datamodules.base import TaskDataModule
 from datamodules.line_facing_qa import LINE_LENGTH, line_view
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights
+from penguin.episode import ANSWER_ONLY, EpisodeSpec
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
 
@@ -53,19 +53,16 @@ class TurnQA(TaskDataModule):
     name = "turn_qa"
     description = "which way to turn to face / face away from the gold or the line: <clock> or <anticlock>"
     label_names = ("<clock>", "<anticlock>")
-    default_weights = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
-
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.questions = self.question_set(KINDS)
+    kinds = KINDS
+    default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(items, kind):
             scene, angle, _ = items
-            target = turn_target(scene, angle, KINDS, kind)
+            target = turn_target(scene, angle, self.kinds, kind)
             clockwise = geometry.turn_clockwise_toward(scene.heading, target)
             ans = 1 - clockwise.long()
             return torch.where(geometry.turn_is_ambiguous(scene.heading, target), -1, ans)
 
-        asked = self.ask(generator, batch, KINDS, draw_uniform_line, answer)
-        return self.qa_spec(generator, self.questions, asked, line_view(*asked.items))
+        asked = self.ask(generator, batch, draw_uniform_line, answer)
+        return self.qa_spec(generator, asked, line_view(*asked.items))

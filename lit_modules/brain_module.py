@@ -91,6 +91,7 @@ class BrainModule(L.LightningModule):
         self._skip_step = False
         self._validations = 0
         self._samples_logged: set[str] = set()
+        self._kinds: dict[str, tuple[str, ...]] = {}
         for name, value in (("lr", lr), ("warmup_steps", warmup_steps), ("min_lr_ratio", min_lr_ratio),
                             ("foreground_weight", foreground_weight), ("max_nonfinite", max_nonfinite)):
             if not isinstance(value, (int, float)) or value < 0 or (name == "max_nonfinite" and value < 1):
@@ -169,6 +170,7 @@ class BrainModule(L.LightningModule):
     def validation_step(self, episode: Episode, batch_idx: int) -> None:
         result = self.run(episode)
         m: TaskMetrics = self.metrics[episode.task]
+        self._kinds[episode.task] = episode.question_kinds
         m.loss.update(sum(self.weighted_terms(episode, result).values()))
         for step, out in zip(episode.steps, result.outputs):
             if out.text_logits is not None and bool(step.answer_mask.any()):
@@ -215,8 +217,7 @@ class BrainModule(L.LightningModule):
                 self.log(f"val/{task}/edit_ratio", ratio)
             hits = self.trainer.strategy.reduce(m.kind_hits.clone(), reduce_op="sum")
             counts = self.trainer.strategy.reduce(m.kind_counts.clone(), reduce_op="sum")
-            kinds = self._kind_names(task)
-            for k, name in enumerate(kinds):
+            for k, name in enumerate(self._kinds.get(task, ())):
                 if counts[k] > 0:
                     self.log(f"val/{task}/{name}/exact_acc", hits[k] / counts[k])
             for metric in m.children():
@@ -226,12 +227,6 @@ class BrainModule(L.LightningModule):
             m.kind_counts.zero_()
         self._validations += 1
         self._update_sampler(losses)
-
-    def _kind_names(self, task: str) -> tuple[str, ...]:
-        data = getattr(self.trainer, "datamodule", None)
-        module = getattr(data, "tasks", {}).get(task) if data is not None else None
-        questions = getattr(module, "questions", None)
-        return questions.kinds if questions is not None else ()
 
     def _update_sampler(self, losses: dict[str, float]) -> None:
         data = getattr(self.trainer, "datamodule", None)

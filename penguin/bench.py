@@ -2,6 +2,11 @@
 
     python -m penguin.bench game [--device cpu|cuda] [--threads N] [--seconds T] [--json]
                                  [--batch-64 B] [--batch-224 B]
+    python -m penguin.bench train [--preset P] [--tasks T ...] [--batch B] [--steps N]
+                                  [--device cpu|cuda] [--precision 32|bf16] [--compile] [--json]
+
+`train` times whole training steps of a brain preset (see `run_train`): samples/s, the share of
+step time spent building and rendering data, and the model FLOP utilisation on a GPU.
 
 `game` times the game engine's data path (DESIGN.md "Data path"): scene sampling on the CPU and
 rendering where the model runs, each on its own, for
@@ -47,6 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     game.add_argument("--batch-224", type=int, default=32, help="batch size at 224 px (default: 32)")
     game.add_argument("--json", action="store_true", help="print one JSON object")
     game.set_defaults(run=run_game)
+    train = commands.add_parser("train", help="training throughput of a brain preset",
+                                description="Training throughput of a brain preset (see the module docstring).")
+    train.add_argument("--preset", default="tiny64", help="brain preset (default: tiny64)")
+    train.add_argument("--tasks", nargs="*", default=None, help="tasks trained in turn (default: all)")
+    train.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
+    train.add_argument("--steps", type=int, default=20, help="timed training steps (default: 20)")
+    train.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps (default: 3)")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    train.add_argument("--precision", choices=("32", "bf16"), default=None,
+                       help="autocast precision (default: bf16 on CUDA, 32 on CPU)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the brain")
+    train.add_argument("--peak-tflops", type=float, default=None,
+                       help="the device's peak dense TFLOP/s for MFU (default: known GPUs, else none)")
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(run=run_train)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.command_line = "python -m penguin.bench " + " ".join(argv)
@@ -135,6 +155,113 @@ def _rate(fn: Callable[[], object], items: int, device: torch.device | None, sec
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             return calls * items / elapsed
+
+
+# ---------------------------------------------------------------------------- train
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Time whole training steps of one preset, as `python -m penguin.fit` runs them.
+
+    One step = draw the task's batch on the CPU (`train_batch`), move it to the device and render
+    it there, then forward, backward and an AdamW step. Reported: samples/s overall and per task,
+    the share of step time spent building + rendering data, and — on a GPU with a known (or given)
+    peak — the model FLOP utilisation, from FLOPs counted once per task with
+    `torch.utils.flop_counter` (forward + backward) divided by time and the peak.
+    """
+    from datamodules.mixture import TaskMixture
+    from lit_modules.terms import run_episode
+    from penguin.brain import Brain
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
+    for name in ("batch", "steps"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+    device = torch.device(args.device)
+    precision = args.precision or ("bf16" if device.type == "cuda" else "32")
+    brain = Brain.from_preset(args.preset).to(device)
+    data = TaskMixture(tasks=args.tasks or "all", image_size=brain.config.image_size, batch_size=args.batch,
+                       sampler="round_robin")
+    step_fn = torch.compile(brain) if args.compile else brain
+    fused = device.type == "cuda"
+    optimizer = torch.optim.AdamW(brain.parameters(), lr=1e-4, fused=fused or None)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def train_step(step: int) -> tuple[str, float, float]:
+        start = time.perf_counter()
+        episode = data.train_batch(step).to(device).render(data.image_size)
+        sync()
+        built = time.perf_counter()
+        with autocast:
+            terms = run_episode(step_fn, episode, foreground_weight=4.0).terms
+            loss = sum(terms.values())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync()
+        return episode.task, built - start, time.perf_counter() - start
+
+    for s in range(args.warmup * len(data.task_names)):
+        train_step(s)
+    flops = _flops_per_task(data, brain, device, autocast)
+    per_task: dict[str, list[float]] = {}
+    data_time = total_time = 0.0
+    total_flops = 0.0
+    for s in range(args.steps):
+        task, d, t = train_step(args.warmup * len(data.task_names) + s)
+        per_task.setdefault(task, []).append(t)
+        data_time, total_time = data_time + d, total_time + t
+        total_flops += flops[task]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    achieved = total_flops / total_time / 1e12
+    report = {
+        "command": args.command_line, "date": time.strftime("%Y-%m-%d"), "device": name, "cpu": _cpu_model(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "preset": args.preset,
+        "parameters_M": round(sum(p.numel() for p in brain.parameters()) / 1e6, 1), "batch": args.batch,
+        "precision": precision, "compile": args.compile, "steps": args.steps,
+        "samples_per_s": args.steps * args.batch / total_time,
+        "data_share": data_time / total_time,
+        "tflops_per_s": achieved, "mfu": achieved / peak if peak and device.type == "cuda" else None,
+        "per_task_samples_per_s": {t: len(ts) * args.batch / sum(ts) for t, ts in per_task.items()},
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['command']}  |  {report['date']}  |  {name}  |  {report['cpu']}  |  torch {report['torch']}")
+        print(f"preset {args.preset} ({report['parameters_M']} M), batch {args.batch}, {precision}, "
+              f"compile={args.compile}, {args.steps} steps over {len(data.task_names)} tasks in turn")
+        print(f"  samples/s        {report['samples_per_s']:,.1f}")
+        print(f"  data share       {100 * report['data_share']:.1f} % of step time (sampling + rendering)")
+        mfu = f"{100 * report['mfu']:.1f} %" if report["mfu"] is not None else "— (no known peak)"
+        print(f"  model TFLOP/s    {achieved:.2f}   MFU {mfu}")
+        for task, rate in sorted(report["per_task_samples_per_s"].items()):
+            print(f"    {task:<20}{rate:>10,.1f} samples/s")
+    return 0
+
+
+def _flops_per_task(data, brain, device: torch.device, autocast) -> dict[str, float]:
+    """FLOPs of one training step (forward + backward) of each task's batch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lit_modules.terms import run_episode
+
+    flops = {}
+    for i, name in enumerate(data.task_names):
+        episode = data.tasks[name].train_batch(10_000 + i).to(device).render(data.image_size)
+        counter = FlopCounterMode(display=False)
+        with counter, autocast:
+            loss = sum(run_episode(brain, episode).terms.values())
+            loss.backward()
+        brain.zero_grad(set_to_none=True)
+        flops[name] = float(counter.get_total_flops())
+    return flops
 
 
 def _cpu_model() -> str:

@@ -60,6 +60,10 @@ class TermWeights:
         return {name: float(getattr(self, name)) for name in TERMS}
 
 
+ANSWER_ONLY = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
+"""The term weights of a question task: only the answer's cross-entropy."""
+
+
 @dataclass(frozen=True)
 class View:
     """How to render a scene: zoom (factor 1 = whole room), hidden objects, overlays.
