@@ -235,7 +235,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(f"{report['command']}  |  {report['date']}  |  {name}  |  {report['cpu']}  |  torch {report['torch']}")
-        print(f"preset {args.preset} ({report['parameters_M']} M), batch {args.batch}, {precision}, "
+        print(f"preset {args.preset} ({report['parameters_M']} M), batch {args.batch}, precision {precision}, "
               f"compile={args.compile}, {args.steps} steps over {len(data.task_names)} tasks in turn")
         print(f"  samples/s        {report['samples_per_s']:,.1f}")
         print(f"  data share       {100 * report['data_share']:.1f} % of step time (sampling + rendering)")
