@@ -1,0 +1,83 @@
+"""`BrainModule` under a Lightning Trainer: non-finite losses skip the step on every rank (the
+weights stay exactly as they were) and stop training after `max_nonfinite` in a row; the
+optimizer's parameter groups follow `lr_multipliers`."""
+import math
+
+import lightning as L
+import pytest
+import torch
+
+from datamodules.mixture import TaskMixture
+from lit_modules import terms
+from lit_modules.brain_module import BrainModule
+
+TASKS = ["near_gold_qa", "arrow"]
+
+
+def _trainer(steps: int) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+
+
+def _poison(monkeypatch, bad_steps: set[int]) -> list[int]:
+    """Make the loss NaN at the given training steps (counted by calls to run_episode)."""
+    real, calls = terms.run_episode, []
+
+    def run(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(len(calls))
+        if calls[-1] in bad_steps:
+            result.terms = {k: v * float("nan") for k, v in result.terms.items()}
+        return result
+
+    monkeypatch.setattr("lit_modules.brain_module.run_episode", run)
+    return calls
+
+
+def test_a_nan_step_leaves_the_weights_untouched_and_training_goes_on(monkeypatch):
+    torch.manual_seed(0)
+    module = BrainModule(preset="tiny64", tasks=TASKS, warmup_steps=1)
+    data = TaskMixture(tasks=TASKS, batch_size=4, sampler="round_robin")
+    snapshots = []
+
+    class Snapshot(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            snapshots.append({k: v.detach().clone() for k, v in pl_module.brain.state_dict().items()})
+
+    _poison(monkeypatch, {2})
+    trainer = _trainer(5)
+    trainer.callbacks.append(Snapshot())
+    trainer.fit(module, data)
+    assert trainer.global_step == 5
+    same = all(torch.equal(snapshots[1][k], snapshots[2][k]) for k in snapshots[1])
+    assert same, "the NaN step changed the weights"
+    assert any(not torch.equal(snapshots[2][k], snapshots[3][k]) for k in snapshots[2]), "training stopped"
+    assert all(torch.isfinite(v).all() for v in snapshots[-1].values() if v.is_floating_point())
+
+
+def test_too_many_nan_steps_in_a_row_stop_with_a_clear_message(monkeypatch):
+    module = BrainModule(preset="tiny64", tasks=TASKS, max_nonfinite=3)
+    data = TaskMixture(tasks=TASKS, batch_size=4, sampler="round_robin")
+    _poison(monkeypatch, {1, 2, 3})
+    with pytest.raises(RuntimeError, match="the loss was not finite for 3 steps in a row"):
+        _trainer(10).fit(module, data)
+
+
+def test_parameter_groups_follow_lr_multipliers_and_decay_rules():
+    module = BrainModule(preset="tiny64", tasks=TASKS, lr=1e-3, lr_multipliers={"text_decoder": 0.5},
+                         weighting="uncertainty")
+    config = module.configure_optimizers()
+    groups = config["optimizer"].param_groups
+    text_decoder = {id(p) for p in module.brain.text_decoder.parameters()}
+    for group in groups:
+        ids = {id(p) for p in group["params"]}
+        if ids & text_decoder:
+            assert ids <= text_decoder and math.isclose(group["initial_lr"], 5e-4)
+        else:
+            assert math.isclose(group["initial_lr"], 1e-3)
+        if group["weight_decay"] > 0:
+            assert all(p.ndim >= 2 for p in group["params"])
+    weighting = {id(p) for p in module.weighting.parameters()}
+    assert weighting and any(weighting <= {id(p) for p in g["params"]} and g["weight_decay"] == 0 for g in groups)
+    with pytest.raises(ValueError, match="model.lr_multipliers: \\['decoder'\\] are not brain components"):
+        BrainModule(preset="tiny64", tasks=TASKS, lr_multipliers={"decoder": 2.0}).configure_optimizers()
