@@ -30,16 +30,15 @@ Options common to every task (all overridable in configs): `image_size` (≥ 32)
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from datamodules.balance import balanced
-from datamodules.stream import BatchStream
+from datamodules.stream import EpisodeStreamModule
 from penguin.episode import EpisodeSpec, TermWeights, View, text_step
 from penguin.seeding import generator_for
 from penguin.text.prompts import answers as answer_set
@@ -89,7 +88,7 @@ class QuestionBatch:
     labels: Tensor
 
 
-class TaskDataModule(L.LightningDataModule):
+class TaskDataModule(EpisodeStreamModule):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     label_names: ClassVar[tuple[str, ...]] = ()
@@ -118,11 +117,11 @@ class TaskDataModule(L.LightningDataModule):
         self.tokenizer = load_tokenizer(tokenizer)
         self.replies = PromptTable(self.tokenizer, self.label_names or ("",), max_reply_len, role="reply")
         self.questions = self.question_set(self.kinds) if self.kinds else None
-        self.consumed = 0
 
     # ------------------------------------------------------------------ the one method a task writes
+    @abstractmethod
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        raise NotImplementedError(f"{type(self).__name__} must implement sample(generator, batch)")
+        """One batch of this task's episodes, drawn from `generator` only (vectorised)."""
 
     # ------------------------------------------------------------------ helpers for tasks
     def question_set(self, kinds: Sequence[str]) -> QuestionSet:
@@ -185,16 +184,17 @@ class TaskDataModule(L.LightningDataModule):
         return EpisodeSpec(self.name, tuple(steps), self.weights, self.label_names, tuple(kinds))
 
     # ------------------------------------------------------------------ batches by coordinates
-    @property
-    def rank(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
     def train_batch(self, step: int, rank: int = 0) -> EpisodeSpec:
         return self.sample(generator_for(self.seed, self.name, rank, step), self.batch_size)
 
     def val_batch(self, index: int) -> EpisodeSpec:
         return self.sample(generator_for(self.val_seed, self.name, "val", index), self.batch_size)
+
+    def validation_keys(self) -> list[int]:
+        return list(range(self.val_batches))
+
+    def validation_batch(self, key: int) -> EpisodeSpec:
+        return self.val_batch(key)
 
     def label_rates(self, n: int = 2000, seed: int = 0) -> dict[str, float]:
         """Share of each answer label over about `n` training samples of the first step."""
@@ -209,25 +209,6 @@ class TaskDataModule(L.LightningDataModule):
             counts += torch.bincount(labels, minlength=len(counts)).float()
             total += len(labels)
         return {name: float(c / total) for name, c in zip(self.label_names, counts)}
-
-    # ------------------------------------------------------------------ Lightning hooks
-    def train_dataloader(self) -> DataLoader:
-        rank, _ = self.rank
-        stream = BatchStream(lambda s: self.train_batch(s, rank), start=self.consumed)
-        return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        rank, world = self.rank
-        indices = list(range(rank, self.val_batches, world))
-        stream = BatchStream(lambda i: self.val_batch(indices[i]), start=0, stop=len(indices))
-        return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if isinstance(batch, EpisodeSpec):
-            if self.trainer is not None and self.trainer.training:
-                self.consumed += 1
-            return batch.render(self.image_size)
-        return batch
 
     def state_dict(self) -> dict[str, Any]:
         return {"consumed": self.consumed}

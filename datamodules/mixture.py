@@ -32,18 +32,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
-from torch.utils.data import DataLoader
-
 from datamodules import registry
 from datamodules.base import MIN_IMAGE_SIZE, TaskDataModule
-from datamodules.stream import BatchStream
+from datamodules.stream import EpisodeStreamModule
 from lit_modules.sampler import TaskSampler, make_sampler
 from lit_modules.task_samplers import draw_task
 from penguin.episode import EpisodeSpec
 
 
-class TaskMixture(L.LightningDataModule):
+class TaskMixture(EpisodeStreamModule):
     def __init__(self, tasks: list[str] | str = "all", task_options: dict[str, dict[str, Any]] | None = None, *,
                  image_size: int = 64, batch_size: int = 32, seed: int = 0, val_batches: int = 2,
                  balanced: bool = True, paraphrases: bool = False, max_prompt_len: int = 32,
@@ -73,7 +70,6 @@ class TaskMixture(L.LightningDataModule):
                 raise ValueError(f"data.task_options.{name}: {e}") from None
         self.image_size, self.seed = image_size, seed
         self.sampler: TaskSampler = make_sampler(sampler, self.task_names, **(sampler_options or {}))
-        self.consumed = 0
         self._previous: tuple[int, dict[str, float]] | None = None
 
     # ------------------------------------------------------------------ batches
@@ -98,32 +94,11 @@ class TaskMixture(L.LightningDataModule):
         self._previous = (self.consumed + 1, old)
         return events
 
-    def val_batches(self) -> list[tuple[str, int]]:
+    def validation_keys(self) -> list[tuple[str, int]]:
         return [(name, v) for name, task in self.tasks.items() for v in range(task.val_batches)]
 
-    @property
-    def rank(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
-    # ------------------------------------------------------------------ Lightning hooks
-    def train_dataloader(self) -> DataLoader:
-        rank, _ = self.rank
-        stream = BatchStream(lambda s: self.train_batch(s, rank), start=self.consumed)
-        return DataLoader(stream, batch_size=None, num_workers=0)
-
-    def val_dataloader(self) -> DataLoader:
-        rank, world = self.rank
-        mine = self.val_batches()[rank::world]
-        stream = BatchStream(lambda i: self.tasks[mine[i][0]].val_batch(mine[i][1]), start=0, stop=len(mine))
-        return DataLoader(stream, batch_size=None, num_workers=0)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if isinstance(batch, EpisodeSpec):
-            if self.trainer is not None and self.trainer.training:
-                self.consumed += 1
-            return batch.render(self.image_size)
-        return batch
+    def validation_batch(self, key: tuple[str, int]) -> EpisodeSpec:
+        return self.tasks[key[0]].val_batch(key[1])
 
     def state_dict(self) -> dict[str, Any]:
         previous = None if self._previous is None else [self._previous[0], dict(self._previous[1])]

@@ -267,12 +267,10 @@ def _flops_per_task(data, brain, device: torch.device, autocast) -> dict[str, fl
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:  # not Linux: fall back to what the platform module knows
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
 
 
 def _print_table(report: dict) -> None:
