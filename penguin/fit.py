@@ -9,7 +9,8 @@
 **Embedded default**: every registered task, the adaptive task sampler, and a preset suited to
 the hardware found — `tiny64` (batch 16, 1,000 steps) on a CPU-only machine, `small64` (batch 64,
 bf16-mixed, 20,000 steps) when a GPU is present. TensorBoard logs go to `runs/<name>/version_N`
-and checkpoints to `runs/<name>/checkpoints` (`last.ckpt` plus the best by total validation loss);
+and checkpoints to `runs/<name>/checkpoints` (`last.ckpt` and the newest `stepN.ckpt`, both
+written at the end of every validation);
 the command prints both and the `tensorboard --logdir` line to view them.
 
 **Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
