@@ -53,6 +53,17 @@ def test_a_30_step_fit_logs_train_and_val_curves_for_every_task(all_tasks_run):
     assert (all_tasks_run / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_the_fit_writes_image_grids_and_answer_samples(all_tasks_run):
+    tags = {"images": set(), "tensors": set()}
+    for events in all_tasks_run.glob("version_*/events.out.tfevents.*"):
+        acc = EventAccumulator(str(events), size_guidance={"images": 0, "tensors": 0})
+        acc.Reload()
+        for kind in tags:
+            tags[kind] |= set(acc.Tags()[kind])
+    assert {"images/arrow", "images/control"} <= tags["images"]
+    assert {"answers/side_qa/text_summary", "answers/turn_qa/text_summary"} <= tags["tensors"]
+
+
 def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, tmp_path, capsys):
     ckpt = all_tasks_run / "checkpoints" / "last.ckpt"
     assert evaluate.main(["--ckpt", str(ckpt), "--json", "--batch-size", "3", "--out", str(tmp_path)]) == 0
