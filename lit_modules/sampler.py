@@ -80,12 +80,12 @@ Logs per task: ``share``, ``boost``, ``regressed`` (0/1) and, once seen, ``fast`
 """
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lit_modules.registered import build_registered
 from lit_modules.task_samplers import StaticSampler, TaskSampler, UniformSampler, normalised_weights
 
 __all__ = ["TaskSampler", "UniformSampler", "StaticSampler", "AdaptiveSampler", "make_sampler", "floor_shares"]
@@ -281,20 +281,8 @@ def floor_shares(shares: Sequence[float], floor: float) -> list[float]:
 
 
 def make_sampler(name: str, tasks: Sequence[str], **options) -> TaskSampler:
-    """Build the sampler registered as `name` ("uniform", "static", "adaptive") over `tasks`.
+    """Build the sampler registered as `name` ("uniform", "static", "round_robin", "adaptive") over `tasks`.
 
     Unknown names, unknown options and missing required options are one-line `ValueError`s.
     """
-    if name not in TaskSampler.registry:
-        raise ValueError(f"unknown task sampler {name!r}; valid: {', '.join(sorted(TaskSampler.registry))}")
-    cls = TaskSampler.registry[name]
-    valid = [p for p in inspect.signature(cls).parameters if p != "tasks"]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"task sampler {name!r} has no option {', '.join(map(repr, unknown))}; "
-                         f"its options: {', '.join(valid) or 'none'}")
-    try:
-        inspect.signature(cls).bind(tasks, **options)
-    except TypeError as error:
-        raise ValueError(f"task sampler {name!r}: {error}") from None
-    return cls(tasks, **options)
+    return build_registered("task sampler", TaskSampler.registry, name, tasks, **options)

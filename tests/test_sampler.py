@@ -6,18 +6,11 @@ import random
 import pytest
 import torch
 
+from assertions import one_line_error
 from lit_modules.sampler import AdaptiveSampler, TaskSampler, floor_shares, make_sampler
 
 TASKS = ["arrow", "side_qa", "near_gold_qa", "balance", "recall"]
 
-
-def one_line_error(fn, *match):
-    with pytest.raises(ValueError) as info:
-        fn()
-    message = str(info.value)
-    assert "\n" not in message
-    for part in match:
-        assert part in message
 
 
 def feed(sampler, task, losses, others=1.0):

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from assertions import one_line_error
 from lit_modules.weighting import (LossRatioWeighting, StaticWeighting, UncertaintyWeighting, Weighting,
                                    make_weighting)
 
@@ -13,15 +14,6 @@ KEYS = ["arrow/image", "arrow/lm", "side_qa/answer"]
 def leaves(**values):
     return {key.replace("__", "/"): torch.tensor(v, requires_grad=True) for key, v in values.items()}
 
-
-def one_line_error(fn, *match):
-    with pytest.raises(ValueError) as info:
-        fn()
-    message = str(info.value)
-    assert "\n" not in message
-    for part in match:
-        assert part in message
-    return message
 
 
 # --- static -----------------------------------------------------------------------------------------

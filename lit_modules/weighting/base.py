@@ -34,12 +34,13 @@ registers it with `make_weighting`), take ``keys`` first in ``__init__``, and im
 """
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from torch import Tensor, nn
+
+from lit_modules.registered import build_registered
 
 
 class Weighting(nn.Module, ABC):
@@ -105,14 +106,6 @@ class Weighting(nn.Module, ABC):
 def make_weighting(name: str, keys: Sequence[str], **options) -> Weighting:
     """Build the strategy registered as `name` ("static", "uncertainty", "loss_ratio") over `keys`.
 
-    Unknown names and unknown options are one-line `ValueError`s that list what is valid.
+    Unknown names, unknown options and missing required options are one-line `ValueError`s.
     """
-    if name not in Weighting.registry:
-        raise ValueError(f"unknown weighting {name!r}; valid: {', '.join(sorted(Weighting.registry))}")
-    cls = Weighting.registry[name]
-    valid = [p for p in inspect.signature(cls).parameters if p != "keys"]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"weighting {name!r} has no option {', '.join(map(repr, unknown))}; "
-                         f"its options: {', '.join(valid) or 'none'}")
-    return cls(keys, **options)
+    return build_registered("weighting", Weighting.registry, name, keys, **options)
