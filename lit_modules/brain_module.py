@@ -173,7 +173,7 @@ class BrainModule(L.LightningModule):
         self._kinds[episode.task] = episode.question_kinds
         m.loss.update(sum(self.weighted_terms(episode, result).values()))
         for step, out in zip(episode.steps, result.outputs):
-            if out.text_logits is not None and bool(step.answer_mask.any()):
+            if out.text_logits is not None and step.has_answer:
                 exact, hits = answer_correct(out.text_logits[:, :-1], step.reply_ids[:, 1:], step.answer_mask)
                 m.exact_acc.update(exact.float())
                 m.token_acc.update(hits.sum() / step.answer_mask.sum())

@@ -49,7 +49,7 @@ def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None,
     sums: dict[str, list[Tensor]] = {}
     outputs = []
     for step in episode.steps:
-        wants_reply = weights.answer > 0 and bool(step.answer_mask.any())
+        wants_reply = weights.answer > 0 and step.has_answer
         out, state = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids,
                                      reply_ids=step.reply_ids if wants_reply else None), state)
         outputs.append(out)
@@ -65,9 +65,9 @@ def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
     terms: dict[str, Tensor] = {}
     if weights["image"] > 0 and step.image_target is not None and out.image is not None:
         terms["image"] = image_loss(out.image, step.image_target, foreground_weight)
-    if weights["answer"] > 0 and out.text_logits is not None and bool(step.answer_mask.any()):
+    if weights["answer"] > 0 and out.text_logits is not None and step.has_answer:
         terms["answer"] = masked_cross_entropy(out.text_logits[:, :-1], step.reply_ids[:, 1:], step.answer_mask)
-    if weights["lm"] > 0 and out.prompt_logits is not None and bool(step.lm_mask.any()):
+    if weights["lm"] > 0 and out.prompt_logits is not None and step.has_lm:
         terms["lm"] = masked_cross_entropy(out.prompt_logits[:, :-1], step.prompt_ids[:, 1:], step.lm_mask)
     if weights["value"] > 0 and step.value_target is not None:
         terms["value"] = F.mse_loss(out.value.float(), step.value_target.float())

@@ -19,6 +19,7 @@ An episode is a short sequence of brain steps (1 for most tasks). Each step may 
 | slot target    | `slot_target [B]`   | same                    | canvas-selection target (recall_routing)  |
 | labels         | `labels [B]`        | same                    | index of the answer class, for label rates and accuracy (−1: none) |
 | question       | `question [B]`      | same                    | index of the question kind asked (−1: none) |
+| term presence  | `has_answer`, `has_lm` | same                 | Python bools: does any sample carry that loss (known on the CPU, so the training step never waits on the device to find out) |
 
 Per-term weights (`TermWeights`) come from the task's config and ride on the episode, so the
 LightningModule runs any episode without knowing which task made it.
@@ -131,6 +132,8 @@ class StepSpec:
     slot_target: Tensor | None = None
     labels: Tensor | None = None
     question: Tensor | None = None
+    has_answer: bool = True
+    has_lm: bool = True
 
     def to(self, device: torch.device | str) -> "StepSpec":
         return StepSpec(**{f.name: _to(getattr(self, f.name), device) for f in fields(self)})
@@ -150,6 +153,8 @@ class EpisodeStep:
     slot_target: Tensor | None = None
     labels: Tensor | None = None
     question: Tensor | None = None
+    has_answer: bool = True
+    has_lm: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,8 @@ class EpisodeSpec:
                 prompt_ids=s.prompt_ids, reply_ids=s.reply_ids, answer_mask=s.answer_mask, lm_mask=s.lm_mask,
                 image=s.input.render(size) if s.input is not None else None,
                 image_target=s.target.render(size) if s.target is not None else None,
-                value_target=s.value_target, slot_target=s.slot_target, labels=s.labels, question=s.question))
+                value_target=s.value_target, slot_target=s.slot_target, labels=s.labels, question=s.question,
+                has_answer=s.has_answer, has_lm=s.has_lm))
         return Episode(self.task, tuple(steps), self.weights, self.label_names, self.question_kinds)
 
 
@@ -207,6 +213,7 @@ def text_step(prompt_ids: Tensor, reply_ids: Tensor, *, answer_loss: bool = True
     answer_mask = (reply_ids[:, 1:] != pad_id) & answer_loss
     lm_mask = (prompt_ids[:, 1:] != pad_id) & lm_loss
     return StepSpec(prompt_ids=prompt_ids, reply_ids=reply_ids, answer_mask=answer_mask, lm_mask=lm_mask,
+                    has_answer=bool(answer_mask.any()), has_lm=bool(lm_mask.any()),
                     **views_and_targets)
 
 
@@ -220,6 +227,4 @@ def trim_padding(ids: Tensor, pad_id: int = 0, multiple: int = 4) -> Tensor:
 
 
 def _to(value: Any, device: torch.device | str) -> Any:
-    if value is None:
-        return None
-    return value.to(device)
+    return value.to(device) if isinstance(value, (Tensor, View)) else value

@@ -40,6 +40,7 @@ def test_a_batch_builds_renders_and_runs_a_brain_step(task, brain):
     module = registry.get(task)(batch_size=4, image_size=64)
     episode = module.train_batch(0).render(64)
     for step in episode.steps:
+        assert step.has_answer == bool(step.answer_mask.any()) and step.has_lm == bool(step.lm_mask.any())
         for image in (step.image, step.image_target):
             if image is not None:
                 assert image.shape == (4, 3, 64, 64) and image.dtype == torch.float32
