@@ -103,6 +103,23 @@ def test_a_gold_sized_dot_is_not_drowned_in_the_image_tokens(stem):
     assert change > 0.1
 
 
+@pytest.mark.parametrize("stem", ["conv", "patch"])
+def test_empty_floor_encodes_to_zero_and_only_drawn_patches_light_up(stem):
+    # The stems read ink (1 − pixel) and the conv stem gates its coordinates by it: a white image
+    # gives exactly zero stem features, and a lone coin lights up only the tokens whose receptive
+    # field holds it. Ungated coordinates or a white-as-signal input would light up every token.
+    torch.manual_seed(0)
+    encoder = Brain.from_preset("tiny64", stem=stem).image_encoder
+    images = torch.ones(2, 3, 64, 64)
+    images[1, :, 30:32, 21:23] = torch.tensor([0.9, 0.7, 0.0])[:, None, None]  # a 2-px coin
+    with torch.no_grad():
+        features = encoder.stem(1.0 - images).flatten(2).transpose(1, 2)  # [2, 64 tokens, width]
+    assert features[0].abs().max() == 0
+    lit = features[1].abs().amax(dim=-1) > 0
+    token_of_coin = (30 // 8) * 8 + 21 // 8
+    assert lit[token_of_coin]
+    assert 1 <= int(lit.sum()) <= 4  # the coin's token and, for the 3×3 convs, its neighbours
+
 def test_gradients_reach_every_parameter(brain):
     config = brain.config
     # Full-length prompt and reply so that every learned position is used.
