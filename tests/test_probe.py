@@ -6,7 +6,7 @@ from tests.assertions import one_line_error
 
 
 def test_probe_reports_each_window_and_repeats_itself_by_seed():
-    kwargs = dict(steps=4, batch=4, report_every=2, echo=lambda line: None)
+    kwargs = {"steps": 4, "batch": 4, "report_every": 2, "echo": lambda line: None}
     first = probe.run("near_gold_qa", head="tied", head_init="brain", **kwargs)
     assert len(first) == 2 and all(0.0 <= acc <= 1.0 for acc in first)
     assert probe.run("near_gold_qa", head="tied", head_init="brain", **kwargs) == first

@@ -69,7 +69,7 @@ class CoordConvStem(nn.Module):
                 nn.init.zeros_(layer.bias)
 
     def forward(self, ink: Tensor) -> Tensor:
-        n, _, height, width = ink.shape
+        height, width = ink.shape[-2:]
         ys = torch.linspace(-1.0, 1.0, height, device=ink.device, dtype=ink.dtype)
         xs = torch.linspace(-1.0, 1.0, width, device=ink.device, dtype=ink.dtype)
         coordinates = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=0)  # [2, H, W]: x, y
