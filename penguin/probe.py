@@ -35,8 +35,7 @@ from torch import Tensor, nn
 
 from datamodules import registry
 from penguin.brain import Brain
-
-BRAIN_INIT_STD = 0.02
+from penguin.brain.brain import INIT_STD, initialise
 
 
 class TiedHead(nn.Module):
@@ -47,8 +46,8 @@ class TiedHead(nn.Module):
         self.project = nn.Linear(width, width)
         self.project_norm = nn.LayerNorm(width)
         self.output_norm = nn.LayerNorm(width)
-        std = BRAIN_INIT_STD if init == "brain" else width ** -0.5
-        self.separator = nn.Parameter(torch.randn(width) * BRAIN_INIT_STD)
+        std = INIT_STD if init == "brain" else width ** -0.5
+        self.separator = nn.Parameter(torch.randn(width) * INIT_STD)
         self.answers = nn.Parameter(torch.randn(2, width) * std)
 
     def forward(self, pooled: Tensor) -> Tensor:
@@ -60,10 +59,7 @@ def make_head(kind: str, width: int, init: str) -> nn.Module:
     """The probe's head (`linear` or `tied`), initialised like the brain or like PyTorch."""
     head = nn.Linear(width, 2) if kind == "linear" else TiedHead(width, init)
     if init == "brain":
-        for module in head.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=BRAIN_INIT_STD)
-                nn.init.zeros_(module.bias)
+        head.apply(initialise)
     return head
 
 
@@ -71,6 +67,9 @@ def run(task: str = "near_gold_qa", *, kinds: list[str] | None = None, preset: s
         head: str = "linear", head_init: str = "torch", steps: int = 2000, batch: int = 32,
         lr: float = 1e-3, seed: int = 0, report_every: int = 200, echo=print) -> list[float]:
     """Train the probe; returns the accuracy of each `report_every` steps (and echoes each)."""
+    for name, value in (("steps", steps), ("batch", batch), ("report_every", report_every)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1; got {value}")
     torch.manual_seed(seed)
     brain = Brain.from_preset(preset)
     encoder, size = brain.image_encoder, brain.config.image_size
@@ -118,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-every", type=int, default=200, help="steps per printed accuracy")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         run(args.task, kinds=args.kinds, preset=args.preset, head=args.head, head_init=args.head_init,
-            steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+            steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, report_every=args.report_every)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
     return 0

@@ -120,6 +120,7 @@ def test_empty_floor_encodes_to_zero_and_only_drawn_patches_light_up(stem):
     assert lit[token_of_coin]
     assert 1 <= int(lit.sum()) <= 4  # the coin's token and, for the 3×3 convs, its neighbours
 
+
 def test_gradients_reach_every_parameter(brain):
     config = brain.config
     # Full-length prompt and reply so that every learned position is used.

@@ -22,9 +22,15 @@ def test_head_init_follows_the_brain_or_pytorch():
 def test_probe_rejects_tasks_without_a_two_answer_image_question():
     one_line_error(lambda: probe.run("side_qa", steps=2, batch=32, echo=print), "more than two answers", "--kinds")
     one_line_error(lambda: probe.run("arrow", steps=1, batch=2, echo=print), "no image question")
+    one_line_error(lambda: probe.run("near_gold_qa", steps=2, report_every=0), "report_every must be at least 1")
 
 
-def test_cli_prints_progress(capsys):
-    assert probe.main(["--steps", "2", "--batch", "2", "--threads", "1"]) == 0
-    with pytest.raises(SystemExit):
-        probe.main(["--task", "nope"])
+def test_cli_prints_progress_and_rejects_bad_input_in_one_line(capsys):
+    assert probe.main(["--steps", "2", "--batch", "2", "--threads", "1", "--report-every", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["step", "1"], ["step", "2"]]
+    assert all("accuracy over the last 1 batches" in line for line in lines)
+    with pytest.raises(SystemExit) as exit_:
+        probe.main(["--task", "side_qa", "--steps", "1", "--batch", "32"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

@@ -91,11 +91,11 @@ class Brain(nn.Module):
             nn.LayerNorm(2 * width), nn.Linear(2 * width, width), nn.GELU(),
             nn.Linear(width, 1 + config.canvases),
         )
-        self.apply(_initialise)
+        self.apply(initialise)
         for parameter in (self.image_tags, self.memory_tag, self.text_tag, self.value_token,
                           self.image_decoder.queries, self.text_encoder.positions,
                           self.text_decoder.positions, self.memory_encoder.slot_queries):
-            nn.init.trunc_normal_(parameter, std=0.02)
+            nn.init.trunc_normal_(parameter, std=INIT_STD)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> Brain:
@@ -250,12 +250,17 @@ def parameter_count(preset_name: str) -> int:
     return sum(parameter.numel() for parameter in brain.parameters())
 
 
-def _initialise(module: nn.Module) -> None:
+INIT_STD = 0.02
+"""The brain's initial weight scale: every linear layer, embedding, tag and learned query."""
+
+
+def initialise(module: nn.Module) -> None:
+    """The brain's initialisation of one module: truncated normal at `INIT_STD`, zero biases."""
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        nn.init.trunc_normal_(module.weight, std=INIT_STD)
         nn.init.zeros_(module.bias)
     elif isinstance(module, nn.Embedding):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        nn.init.trunc_normal_(module.weight, std=INIT_STD)
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:
