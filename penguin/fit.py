@@ -10,7 +10,7 @@
 the hardware found — `tiny64` (batch 16, 1,000 steps) on a CPU-only machine, `small64` (batch 64,
 bf16-mixed, 20,000 steps) when a GPU is present. TensorBoard logs go to `runs/<name>/version_N`
 and checkpoints to `runs/<name>/checkpoints` (`last.ckpt` and the newest `stepN.ckpt`, both
-written at the end of every validation);
+written at the end of every validation, and `last.ckpt` again when training stops);
 the command prints both and the `tensorboard --logdir` line to view them.
 
 **Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
@@ -36,6 +36,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from callbacks.last_checkpoint import LastCheckpoint
 from callbacks.progress import TaskMixProgressBar
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
@@ -72,8 +73,9 @@ class PenguinCLI(LightningCLI):
         present = list(config.get("callbacks") or []) + list(callbacks)
         if not any(isinstance(cb, ModelCheckpoint) for cb in present):
             # Saved at the end of every validation, after the task sampler has taken its decision,
-            # so a resumed run continues with exactly the state the original had.
-            callbacks.append(ModelCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
+            # so a resumed run continues with exactly the state the original had, and last.ckpt
+            # once more when training stops between two validations (max_steps, max_time).
+            callbacks.append(LastCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
                                              auto_insert_metric_name=False, save_last=True, save_top_k=1))
         if not any(isinstance(cb, LearningRateMonitor) for cb in present):
             callbacks.append(LearningRateMonitor(logging_interval="step"))

@@ -96,7 +96,10 @@ def test_resume_continues_exactly(tmp_path):
               "--data.sampler_options", "{tolerance: 0.0, patience: 1, epsilon: 0.0}",
               "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6"]
     assert _fit(tmp_path, "--name", "straight", *common, "--trainer.max_steps", "18") == 0
-    assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "12") == 0
+    # Stopped at step 8, between the validations at 6 and 12: last.ckpt must still be at step 8.
+    assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "8") == 0
+    stopped = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert stopped["global_step"] == 8 and stopped["TaskMixture"]["consumed"] == 8
     assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "18", "--ckpt_path", "last") == 0
     a = torch.load(tmp_path / "straight/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
