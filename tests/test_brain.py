@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import runpy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -224,6 +225,22 @@ def test_reply_never_leaks_into_the_context_and_decoding_is_causal(brain):
     assert torch.equal(a.selection_logits, b.selection_logits)
     assert torch.allclose(a.text_logits[:, :5], b.text_logits[:, :5], atol=1e-5)
     assert not torch.allclose(a.text_logits[:, 5:], b.text_logits[:, 5:])
+
+
+def test_the_text_decoder_gets_the_question_on_every_reply_position(brain):
+    """The prompt's summary reaches every reply position directly, not only through the context:
+    the same context with another question decodes differently at every position."""
+    config = brain.config
+    step = full_step(config, 3, pads=4)
+    with torch.no_grad():
+        context, _, _ = brain.perceive(step, BrainState.fresh(3, "cpu"))
+        valid = step.prompt_ids != PAD_ID
+        encoded = brain.text_encoder(brain.token_embedding(step.prompt_ids), valid)
+        assert torch.allclose(context.question, encoded[:, config.max_prompt_len - 5], atol=1e-6)
+        other = replace(context, question=context.question.flip(0))  # sample 1 keeps its own
+        a, b = brain.reply_logits(context, step.reply_ids), brain.reply_logits(other, step.reply_ids)
+        differs = (a - b).abs().amax(dim=-1)  # [B, Tr]
+        assert (differs[[0, 2]] > 1e-5).all() and torch.equal(a[1], b[1])
 
 
 def test_pad_tokens_are_invisible_and_never_make_nan(brain):

@@ -13,7 +13,9 @@ One step, in order:
    self-attention, pad prompt tokens masked as keys) lets the sources inform each other.
 4. **Readers** of the context: the image decoder (→ predicted image, which becomes canvas 0), the
    value head (the value token's output → MLP → one scalar per sample), the memory encoder (→ the
-   next memory) and, when the step has `reply_ids`, the text decoder (→ reply logits). Prompt
+   next memory) and, when the step has `reply_ids`, the text decoder (→ reply logits). The text
+   decoder also gets the **question** — the prompt's summary, projected — added to every reply
+   position, so its answer can depend on what was asked from the first position on. Prompt
    logits come from the text encoder through the same tied vocabulary head.
 
 On a state without canvases, every canvas starts as the input image (encoded once, not C+1 times).
@@ -53,10 +55,12 @@ from penguin.brain.vision import ImageDecoder, ImageEncoder
 
 @dataclass(frozen=True)
 class Context:
-    """The tokens every reader reads, `[B, L, D]`, and which of them are real keys, `[B, L]`."""
+    """The tokens every reader reads, `[B, L, D]`, which of them are real keys, `[B, L]`, and the
+    prompt's summary `[B, D]` (zeros without a prompt), which tells the text decoder the question."""
 
     tokens: Tensor
     valid: Tensor
+    question: Tensor
 
 
 class Brain(nn.Module):
@@ -146,7 +150,7 @@ class Brain(nn.Module):
             valid.append(prompt_valid)
         tokens, context_valid = torch.cat(parts, dim=1), torch.cat(valid, dim=1)
         tokens = self.context_encoder(tokens, key_mask(context_valid))
-        context = Context(tokens, context_valid)
+        context = Context(tokens, context_valid, prompt_summary)
 
         predicted = self.image_decoder(mixed, tokens, context_valid) if sees else None
         output = BrainOutput(
@@ -197,7 +201,8 @@ class Brain(nn.Module):
                 f"{context.tokens.shape[0]}"
             )
         hidden = self.text_decoder(
-            self.token_embedding(reply_ids), reply_ids != PAD_ID, context.tokens, context.valid
+            self.token_embedding(reply_ids), reply_ids != PAD_ID, context.tokens, context.valid,
+            context.question,
         )
         return self._vocab_logits(hidden)
 

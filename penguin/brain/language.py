@@ -37,17 +37,27 @@ class TextEncoder(nn.Module):
 
 
 class TextDecoder(nn.Module):
-    """Causal transformer over the reply that reads the context: `[B, Tr, D]` → `[B, Tr, D]`."""
+    """Causal transformer over the reply that reads the context: `[B, Tr, D]` → `[B, Tr, D]`.
+
+    Every reply position also gets the **question** — a projection of the prompt's summary (the
+    text encoder's output at the last prompt token) — added to its input. The reply starts with
+    the same `<sep>` for every sample, so without it the first position's query into the context
+    is identical for every question, and a question whose answer flips with its wording ("is the
+    gold left of you?" / "are you left of the gold?") cannot be answered from the first position.
+    """
 
     def __init__(self, config: BrainConfig) -> None:
         super().__init__()
         self.positions = nn.Parameter(torch.empty(config.max_reply_len, config.width))
+        self.question = nn.Linear(config.width, config.width)
         self.transformer = CrossAttentionStack(
             config.text_decoder_layers, config.width, config.text_decoder_heads, config.mlp_ratio
         )
 
     def forward(
-        self, embeddings: Tensor, valid: Tensor, context: Tensor, context_valid: Tensor
+        self, embeddings: Tensor, valid: Tensor, context: Tensor, context_valid: Tensor,
+        question: Tensor,
     ) -> Tensor:
-        x = embeddings + self.positions[: embeddings.shape[1]]
+        """`question [B, D]` is the prompt summary (zeros for a step without a prompt)."""
+        x = embeddings + self.positions[: embeddings.shape[1]] + self.question(question)[:, None]
         return self.transformer(x, context, causal_mask(valid), key_mask(context_valid))
