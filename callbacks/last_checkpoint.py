@@ -24,8 +24,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 class LastCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.save_last and self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:
+        # Lightning's own skip rule: not under fast_dev_run or outside fit, and not when this
+        # step is already saved (the run ended on a validation, or took no step at all).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._last_global_step_saved = trainer.global_step
-        else:
-            super().on_train_end(trainer, pl_module)
