@@ -227,20 +227,43 @@ def test_reply_never_leaks_into_the_context_and_decoding_is_causal(brain):
     assert not torch.allclose(a.text_logits[:, 5:], b.text_logits[:, 5:])
 
 
-def test_the_text_decoder_gets_the_question_on_every_reply_position(brain):
-    """The prompt's summary reaches every reply position directly, not only through the context:
-    the same context with another question decodes differently at every position."""
+def test_the_text_decoder_reads_the_question_and_the_glance_on_every_reply_position(brain):
+    """The prompt's summary and the image's per-channel maximum reach every reply position
+    directly, not only through the context: swapping either decodes differently everywhere."""
     config = brain.config
     step = full_step(config, 3, pads=4)
     with torch.no_grad():
-        context, _, _ = brain.perceive(step, BrainState.fresh(3, "cpu"))
+        context, out, _ = brain.perceive(step, BrainState.fresh(3, "cpu"))
         valid = step.prompt_ids != PAD_ID
         encoded = brain.text_encoder(brain.token_embedding(step.prompt_ids), valid)
         assert torch.allclose(context.question, encoded[:, config.max_prompt_len - 5], atol=1e-6)
-        other = replace(context, question=context.question.flip(0))  # sample 1 keeps its own
-        a, b = brain.reply_logits(context, step.reply_ids), brain.reply_logits(other, step.reply_ids)
-        differs = (a - b).abs().amax(dim=-1)  # [B, Tr]
-        assert (differs[[0, 2]] > 1e-5).all() and torch.equal(a[1], b[1])
+        # On a fresh state every source is the input image, so the mixed tokens are its features
+        # plus the selection-weighted tags.
+        tags = out.selection_logits.softmax(-1) @ brain.image_tags
+        mixed = brain.image_encoder(step.image) + tags[:, None]
+        assert torch.allclose(context.glance, mixed.amax(dim=1), atol=1e-5)
+        for field in ("question", "glance"):
+            other = replace(context, **{field: getattr(context, field).flip(0)})  # sample 1 keeps its own
+            a, b = brain.reply_logits(context, step.reply_ids), brain.reply_logits(other, step.reply_ids)
+            differs = (a - b).abs().amax(dim=-1)  # [B, Tr]
+            assert (differs[[0, 2]] > 1e-5).all() and torch.equal(a[1], b[1]), field
+
+
+def test_the_reader_multiplies_question_and_glance_from_the_start(brain):
+    """The gated reader has question × glance terms at initialisation (its gates keep fan-in scale
+    through the brain's std-0.02 initialisation), and the reply positions start at unit scale."""
+    reader, width = brain.text_decoder.reader, brain.config.width
+    fan_in = (2 * width) ** -0.5 / 3 ** 0.5  # std of PyTorch's default uniform init
+    for gate in (reader.left, reader.right):
+        assert abs(gate.weight.std().item() - fan_in) < 0.1 * fan_in
+    assert brain.text_decoder.positions.std().item() > 0.5
+    generator = torch.Generator().manual_seed(0)
+    q1, q2, g1, g2 = (torch.randn(1, width, generator=generator) for _ in range(4))
+    read = lambda q, g: reader(torch.cat([q, g], dim=-1))
+    with torch.no_grad():
+        interaction = read(q1, g1) - read(q1, g2) - read(q2, g1) + read(q2, g2)
+        # An additive reader (any f(q) + h(g)) would give exactly zero.
+        assert interaction.abs().max() > 0.05 * read(q1, g1).abs().max()
 
 
 def test_pad_tokens_are_invisible_and_never_make_nan(brain):

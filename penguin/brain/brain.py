@@ -14,8 +14,10 @@ One step, in order:
 4. **Readers** of the context: the image decoder (→ predicted image, which becomes canvas 0), the
    value head (the value token's output → MLP → one scalar per sample), the memory encoder (→ the
    next memory) and, when the step has `reply_ids`, the text decoder (→ reply logits). The text
-   decoder also gets the **question** — the prompt's summary, projected — added to every reply
-   position, so its answer can depend on what was asked from the first position on. Prompt
+   decoder also reads the **question** (the prompt's summary) and the **glance** (the per-channel
+   maximum over the mixed image tokens) together and adds the reading to every reply position,
+   so its answer can depend on what was asked, and on what is where, from the first position on
+   (`TextDecoder` says why each is there). Prompt
    logits come from the text encoder through the same tied vocabulary head.
 
 On a state without canvases, every canvas starts as the input image (encoded once, not C+1 times).
@@ -45,8 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from penguin.brain.config import PAD_ID, BrainConfig, preset
-from penguin.brain.language import TextDecoder, TextEncoder
-from penguin.brain.layers import SelfAttentionStack, key_mask
+from penguin.brain.language import REPLY_POSITION_STD, TextDecoder, TextEncoder
+from penguin.brain.layers import GatedReader, SelfAttentionStack, key_mask
 from penguin.brain.memory import MemoryEncoder, push_canvas
 from penguin.brain.state import BrainState
 from penguin.brain.step import BrainOutput, BrainStep
@@ -55,12 +57,15 @@ from penguin.brain.vision import ImageDecoder, ImageEncoder
 
 @dataclass(frozen=True)
 class Context:
-    """The tokens every reader reads, `[B, L, D]`, which of them are real keys, `[B, L]`, and the
-    prompt's summary `[B, D]` (zeros without a prompt), which tells the text decoder the question."""
+    """The tokens every reader reads, `[B, L, D]`, which of them are real keys, `[B, L]`, the
+    prompt's summary `[B, D]` (the **question**; zeros without a prompt) and the per-channel
+    maximum over the mixed image tokens `[B, D]` (the **glance**; zeros without an image), which
+    the text decoder reads together on every reply position."""
 
     tokens: Tensor
     valid: Tensor
     question: Tensor
+    glance: Tensor
 
 
 class Brain(nn.Module):
@@ -98,8 +103,9 @@ class Brain(nn.Module):
         self.apply(initialise)
         for parameter in (self.image_tags, self.memory_tag, self.text_tag, self.value_token,
                           self.image_decoder.queries, self.text_encoder.positions,
-                          self.text_decoder.positions, self.memory_encoder.slot_queries):
+                          self.memory_encoder.slot_queries):
             nn.init.trunc_normal_(parameter, std=INIT_STD)
+        nn.init.trunc_normal_(self.text_decoder.positions, std=REPLY_POSITION_STD)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> Brain:
@@ -150,7 +156,8 @@ class Brain(nn.Module):
             valid.append(prompt_valid)
         tokens, context_valid = torch.cat(parts, dim=1), torch.cat(valid, dim=1)
         tokens = self.context_encoder(tokens, key_mask(context_valid))
-        context = Context(tokens, context_valid, prompt_summary)
+        glance = mixed.amax(dim=1) if sees else torch.zeros_like(prompt_summary)
+        context = Context(tokens, context_valid, prompt_summary, glance)
 
         predicted = self.image_decoder(mixed, tokens, context_valid) if sees else None
         output = BrainOutput(
@@ -202,7 +209,7 @@ class Brain(nn.Module):
             )
         hidden = self.text_decoder(
             self.token_embedding(reply_ids), reply_ids != PAD_ID, context.tokens, context.valid,
-            context.question,
+            context.question, context.glance,
         )
         return self._vocab_logits(hidden)
 
@@ -260,8 +267,11 @@ INIT_STD = 0.02
 
 
 def initialise(module: nn.Module) -> None:
-    """The brain's initialisation of one module: truncated normal at `INIT_STD`, zero biases."""
-    if isinstance(module, nn.Linear):
+    """The brain's initialisation of one module: truncated normal at `INIT_STD`, zero biases;
+    a `GatedReader`'s two gates keep fan-in scale (`Module.apply` reaches it after its layers)."""
+    if isinstance(module, GatedReader):
+        module.reset_parameters()
+    elif isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=INIT_STD)
         nn.init.zeros_(module.bias)
     elif isinstance(module, nn.Embedding):

@@ -4,6 +4,8 @@
   and CUDA, bf16-safe). Masks are boolean, `True` = the key takes part, shaped to broadcast against
   `[B, heads, queries, keys]`.
 - `SelfAttentionStack`: pre-norm blocks of self-attention + MLP, then a final LayerNorm.
+- `GatedReader`: a bilinear GLU that reads a few summary vectors together (the text decoder's
+  question and glance).
 - `CrossAttentionStack`: pre-norm blocks of self-attention + cross-attention to a context + MLP,
   then a final LayerNorm.
 - `sincos_2d`: fixed 2D sin-cos positions for a token grid (MAE style).
@@ -48,6 +50,38 @@ class MLP(nn.Sequential):
 
     def __init__(self, width: int, ratio: int) -> None:
         super().__init__(nn.Linear(width, ratio * width), nn.GELU(), nn.Linear(ratio * width, width))
+
+
+class GatedReader(nn.Module):
+    """`x [.., inputs] → [.., width]` through products of two projections: `out(left(x) ⊙ right(x))`.
+
+    A bilinear GLU (Shazeer 2020, "GLU Variants Improve Transformer", without the activation).
+    Every hidden unit is a product of two linear functions of the input, so when the input is a
+    question and an image summary side by side, question × image terms exist from the first step
+    and their gradients do not cancel. That is what a question whose answer flips with its wording
+    needs ("is the gold left of you?" / "are you left of the gold?": for the same scene the answers
+    are opposite, so any term linear in the image averages to zero over the two questions), and
+    likewise "is the gold near you?", which is even in the agent–gold offset (squares of the
+    image's features). A GELU MLP in the same place learned neither through the text decoder.
+
+    `left` and `right` keep PyTorch's fan-in initialisation (see `reset_parameters`): a product of
+    two projections at the brain's std 0.02 starts about 100× smaller than its inputs and its
+    gradient is as small, so the product terms would not start to learn.
+    """
+
+    def __init__(self, inputs: int, hidden: int, width: int) -> None:
+        super().__init__()
+        self.left = nn.Linear(inputs, hidden)
+        self.right = nn.Linear(inputs, hidden)
+        self.out = nn.Linear(hidden, width)
+
+    def reset_parameters(self) -> None:
+        """Fan-in (PyTorch default) initialisation of `left` and `right`; `out` is left as is."""
+        self.left.reset_parameters()
+        self.right.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.left(x) * self.right(x))
 
 
 class SelfBlock(nn.Module):
