@@ -60,9 +60,10 @@ class GatedReader(nn.Module):
     question and an image summary side by side, question × image terms exist from the first step
     and their gradients do not cancel. That is what a question whose answer flips with its wording
     needs ("is the gold left of you?" / "are you left of the gold?": for the same scene the answers
-    are opposite, so any term linear in the image averages to zero over the two questions), and
-    likewise "is the gold near you?", which is even in the agent–gold offset (squares of the
-    image's features). A GELU MLP in the same place learned neither through the text decoder.
+    are opposite, so any term linear in the image averages to zero over the two questions); "is the
+    gold near you?" is likewise even in the agent–gold offset (squares of the image's features).
+    Measured through the text decoder on both left/right questions (bench/RESULTS.md, session 4):
+    a GELU MLP in the same place plateaued at 0.70, the gated reader reached 0.94 by step 1,200.
 
     `left` and `right` keep PyTorch's fan-in initialisation (see `reset_parameters`): a product of
     two projections at the brain's std 0.02 starts about 100× smaller than its inputs and its
