@@ -31,7 +31,7 @@ class Arrow(TaskDataModule):
     name = "arrow"
     description = "draw the line from you to the gold (with a plain copy step, random order)"
     kinds = KINDS
-    default_weights = TermWeights(image=1.0, answer=0.0, lm=0.02, value=0.0, slot=0.0)
+    default_weights = TermWeights(image=1.0, answer=0.0, lm=0.02, value=0.0, slot=0.0, kind=1.0)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         scene = sample_bare(generator, batch)

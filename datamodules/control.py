@@ -23,7 +23,7 @@ from penguin.game.control import sample_control
 class Control(TaskDataModule):
     name = "control"
     description = "reconstruct control-set views (full scenes, jitter, zooms) while modelling a control sentence"
-    default_weights = TermWeights(image=1.0, answer=0.0, lm=0.1, value=0.0, slot=0.0)
+    default_weights = TermWeights(image=1.0, answer=0.0, lm=0.1, value=0.0, slot=0.0, kind=0.0)
 
     def __init__(self, *, sentences_file: str | None = None, pool_size: int = 4096, corpus_seed: int = 1,
                  truncate: bool = False, **common) -> None:

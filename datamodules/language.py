@@ -31,7 +31,7 @@ def sentence_pool(task: TaskDataModule, sentences_file: str | None, pool_size: i
 class Language(TaskDataModule):
     name = "language"
     description = "language modelling of procedural sentences about game scenes (or your own text file)"
-    default_weights = TermWeights(image=0.0, answer=0.0, lm=1.0, value=0.0, slot=0.0)
+    default_weights = TermWeights(image=0.0, answer=0.0, lm=1.0, value=0.0, slot=0.0, kind=0.0)
 
     def __init__(self, *, sentences_file: str | None = None, pool_size: int = 4096, corpus_seed: int = 0,
                  truncate: bool = False, **common) -> None:

@@ -11,6 +11,7 @@ carry the term, the per-step outputs (for metrics and image grids) and the final
 | `lm`     | cross-entropy of `prompt_logits[:, t]` against `prompt_ids[:, t + 1]` on `lm_mask`  | steps whose LM mask is set       |
 | `value`  | MSE of the value head to `value_target`                                           | steps with a value target         |
 | `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax — the original applied a second one to already-normalised weights) | steps with a slot target |
+| `kind`   | cross-entropy of `kind_logits` against the brain-wide id (`penguin.text.prompts.kind_id`) of the question kind asked | steps with a `question`; samples with −1 are skipped |
 
 **Foreground weighting.** Most pixels are white background, so a plain MSE is dominated by them
 and a model that draws only the background scores well. With `foreground_weight = α > 0`, pixels
@@ -31,6 +32,7 @@ from torch import Tensor
 from penguin.brain import Brain, BrainState, BrainStep
 from penguin.brain.step import BrainOutput
 from penguin.episode import Episode, EpisodeStep
+from penguin.text.prompts import kind_id
 
 BACKGROUND_LEVEL = 0.98  # a target pixel is background when every channel is at least this white
 
@@ -48,20 +50,31 @@ def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None,
     state = state if state is not None else BrainState.fresh(episode.batch_size, episode.steps[0].prompt_ids.device)
     sums: dict[str, list[Tensor]] = {}
     outputs = []
+    kind_ids = question_kind_ids(episode)
     for step in episode.steps:
         wants_reply = weights.answer > 0 and step.has_answer
         out, state = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids,
                                      reply_ids=step.reply_ids if wants_reply else None), state)
         outputs.append(out)
-        for name, value in step_terms(out, step, foreground_weight, weights.as_dict()).items():
+        terms = step_terms(out, step, foreground_weight, weights.as_dict(), kind_ids)
+        for name, value in terms.items():
             sums.setdefault(name, []).append(value)
     terms = {name: torch.stack(values).mean() for name, values in sums.items()}
     return EpisodeResult(terms, outputs, state)
 
 
+def question_kind_ids(episode: Episode) -> Tensor | None:
+    """`[K]`: the brain-wide id of each of the episode's question kinds (None when it has none)."""
+    if not episode.question_kinds:
+        return None
+    device = episode.steps[0].prompt_ids.device
+    return torch.tensor([kind_id(k) for k in episode.question_kinds], device=device)
+
+
 def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
-               weights: dict[str, float]) -> dict[str, Tensor]:
-    """The terms one step carries (only those with a positive weight)."""
+               weights: dict[str, float], kind_ids: Tensor | None = None) -> dict[str, Tensor]:
+    """The terms one step carries (only those with a positive weight). `kind_ids` maps the step's
+    `question` indices to brain-wide question-kind ids (`question_kind_ids`)."""
     terms: dict[str, Tensor] = {}
     if weights["image"] > 0 and step.image_target is not None and out.image is not None:
         terms["image"] = image_loss(out.image, step.image_target, foreground_weight)
@@ -73,6 +86,12 @@ def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
         terms["value"] = F.mse_loss(out.value.float(), step.value_target.float())
     if weights["slot"] > 0 and step.slot_target is not None:
         terms["slot"] = F.cross_entropy(out.selection_logits.float(), step.slot_target)
+    if (weights["kind"] > 0 and out.kind_logits is not None and step.question is not None
+            and kind_ids is not None):
+        asked = step.question >= 0
+        target = torch.where(asked, kind_ids[step.question.clamp(min=0)], 0)
+        losses = F.cross_entropy(out.kind_logits.float(), target, reduction="none")
+        terms["kind"] = (losses * asked).sum() / asked.sum().clamp(min=1)
     return terms
 
 

@@ -38,7 +38,7 @@ from torch import Tensor
 from penguin.game.render import render
 from penguin.game.scene import Scene
 
-TERMS = ("image", "answer", "lm", "value", "slot")
+TERMS = ("image", "answer", "lm", "value", "slot", "kind")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class TermWeights:
     lm: float = 0.0
     value: float = 1.0
     slot: float = 1.0
+    kind: float = 1.0
 
     def __post_init__(self) -> None:
         for name in TERMS:
@@ -61,8 +62,8 @@ class TermWeights:
         return {name: float(getattr(self, name)) for name in TERMS}
 
 
-ANSWER_ONLY = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0)
-"""The term weights of a question task: only the answer's cross-entropy."""
+ANSWER_ONLY = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0, kind=1.0)
+"""The term weights of a question task: the answer's cross-entropy, and naming the question kind."""
 
 
 @dataclass(frozen=True)

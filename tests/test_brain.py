@@ -128,7 +128,7 @@ def test_gradients_reach_every_parameter(brain):
     out, state = brain(full_step(config, 2), BrainState.fresh(2, "cpu"))
     generator = torch.Generator().manual_seed(1)
     outputs = [out.text_logits, out.prompt_logits, out.image, out.value, out.selection_logits,
-               state.memory]
+               out.kind_logits, state.memory]
     # Random projections rather than plain sums, so no symmetry can cancel a gradient.
     loss = sum((t * torch.randn(t.shape, generator=generator)).sum() for t in outputs)
     brain.zero_grad()

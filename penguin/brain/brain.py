@@ -19,6 +19,11 @@ One step, in order:
    so its answer can depend on what was asked, and on what is where, from the first position on
    (`TextDecoder` says why each is there). Prompt
    logits come from the text encoder through the same tied vocabulary head.
+5. **Question kind.** A linear head names the question kind (`kind_logits`) from the question
+   alone. Its loss (the `kind` term) gathers the paraphrases of one question onto one code: the
+   two left/right questions differ in a word or two ("is the gold …" / "are you …") among
+   paraphrase words, so at initialisation their summaries differed by less than one question's
+   paraphrases did, and the answer's gradient alone did not separate them (bench/RESULTS.md).
 
 On a state without canvases, every canvas starts as the input image (encoded once, not C+1 times).
 On a state without memory, memory starts at zeros. The step's batch size and device come from its
@@ -100,6 +105,8 @@ class Brain(nn.Module):
             nn.LayerNorm(2 * width), nn.Linear(2 * width, width), nn.GELU(),
             nn.Linear(width, 1 + config.canvases),
         )
+        # Names the question kind from the question alone (the `kind` loss term; step 5 above).
+        self.kind_head = nn.Linear(width, config.question_kinds)
         self.apply(initialise)
         for parameter in (self.image_tags, self.memory_tag, self.text_tag, self.value_token,
                           self.image_decoder.queries, self.text_encoder.positions,
@@ -166,6 +173,7 @@ class Brain(nn.Module):
             image=predicted,
             value=self.value_head(tokens[:, value_index]).squeeze(-1),
             selection_logits=selection_logits,
+            kind_logits=None if prompt is None else self.kind_head(prompt_summary),
         )
         next_state = BrainState(
             canvases=push_canvas(canvases, predicted) if sees else None,

@@ -24,6 +24,8 @@ Fields, by component (every transformer stack has its own depth and head count):
   token, prompt) so the sources inform each other before the readers read (`brain.py`).
 - `memory_encoder_*`, `memory_slots`: the memory writer and the number of memory slots (`memory.py`).
 - `canvases`: how many of the brain's last image predictions it keeps (FIFO).
+- `question_kinds`: classes of the question-kind head (one per `penguin.text.prompts.kind_id`;
+  room to grow beyond the registry's kinds without changing the brain's shape).
 - `vocab_size`, `max_prompt_len`, `max_reply_len`: the text sizes. Token id `PAD_ID` (0) is padding
   by the tokenizer's contract.
 """
@@ -60,6 +62,7 @@ class BrainConfig:
     memory_slots: int = 16
     canvases: int = 3
     vocab_size: int = 2048
+    question_kinds: int = 64
     max_prompt_len: int = 32
     max_reply_len: int = 32
 

@@ -571,6 +571,7 @@ def check_registry(kinds: Mapping[str, QuestionKind]) -> None:
 
 
 check_registry(QUESTION_KINDS)
+_KIND_IDS = {name: i for i, name in enumerate(QUESTION_KINDS)}
 
 
 def _kind(kind: str) -> QuestionKind:
@@ -593,6 +594,17 @@ def answers(kind: str) -> tuple[str, ...]:
 def expand(kind: str, paraphrases: bool = False) -> tuple[str, ...]:
     """Every concrete prompt string of ``kind`` (templates filled with every slot value)."""
     return _kind(kind).expand(paraphrases)
+
+
+def kind_id(kind: str) -> int:
+    """The brain-wide number of question kind ``kind``: its position in ``QUESTION_KINDS``.
+
+    The brain's question-kind head (the ``kind`` loss term) has one class per id, so a new kind
+    belongs at the end of the registry: inserting one earlier renumbers the kinds after it, and a
+    checkpoint's head would then name them wrongly until it relearned them.
+    """
+    _kind(kind)
+    return _KIND_IDS[kind]
 
 
 def kinds_of_task(task: str) -> tuple[str, ...]:
