@@ -43,7 +43,13 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule,
         checkpoint = torch.load(path, map_location=device, weights_only=False)
         module = BrainModule.load_from_checkpoint(path, map_location=device)
     except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if lines and lines[0].startswith("Error(s) in loading state_dict") and len(lines) > 1:
+            raise ValueError(
+                f"--ckpt {path}: its weights are for a brain of another shape ({' '.join(lines[1:])}); "
+                "evaluate it with the Penguin version that wrote it, or train a new one"
+            ) from None
+        reason = lines[0] if lines else type(e).__name__
         raise ValueError(f"--ckpt {path}: not a readable Penguin checkpoint ({reason})") from None
     data = {k: v for k, v in dict(checkpoint.get("datamodule_hyper_parameters", {})).items() if not k.startswith("_")}
     return module.to(device).eval(), data

@@ -87,6 +87,17 @@ def test_evaluate_rejects_missing_and_corrupt_checkpoints(tmp_path, capsys):
     assert err.startswith(f"error: --ckpt {bad}: not a readable Penguin checkpoint") and "\n" not in err
 
 
+def test_evaluate_names_the_weights_a_checkpoint_of_another_brain_lacks(all_tasks_run, tmp_path, capsys):
+    checkpoint = torch.load(all_tasks_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    del checkpoint["state_dict"]["brain.kind_head.weight"]  # as written before the head existed
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    assert evaluate.main(["--ckpt", str(old)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --ckpt {old}: its weights are for a brain of another shape") and "\n" not in err
+    assert '"brain.kind_head.weight"' in err
+
+
 def _parameters(ckpt: Path) -> dict[str, torch.Tensor]:
     return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
 
