@@ -45,6 +45,7 @@ from lit_modules.terms import EpisodeResult, answer_correct, run_episode
 from lit_modules.weighting import make_weighting
 from penguin.brain import Brain
 from penguin.episode import TERMS, Episode
+from penguin.text.prompts import QUESTION_KINDS
 from penguin.visual import prediction_grid
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,10 @@ class BrainModule(L.LightningModule):
                 raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but model.preset "
                                  f"{self.hparams.preset} has vocab_size {self.brain.config.vocab_size}; "
                                  "raise model.brain.vocab_size")
+            if len(QUESTION_KINDS) > self.brain.config.question_kinds:
+                raise ValueError(f"the prompt registry has {len(QUESTION_KINDS)} question kinds but model.preset "
+                                 f"{self.hparams.preset} has question_kinds {self.brain.config.question_kinds}; "
+                                 "raise model.brain.question_kinds")
             missing = sorted(set(getattr(data, "task_names", [])) - set(self.task_names))
             if missing:
                 raise ValueError(f"data.tasks has {missing} but model.tasks does not; keep them the same")

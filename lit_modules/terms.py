@@ -23,6 +23,7 @@ A term whose weight is 0 is skipped entirely (no forward cost for the text decod
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -67,8 +68,13 @@ def question_kind_ids(episode: Episode) -> Tensor | None:
     """`[K]`: the brain-wide id of each of the episode's question kinds (None when it has none)."""
     if not episode.question_kinds:
         return None
-    device = episode.steps[0].prompt_ids.device
-    return torch.tensor([kind_id(k) for k in episode.question_kinds], device=device)
+    return _kind_table(episode.question_kinds, episode.steps[0].prompt_ids.device)
+
+
+@functools.lru_cache(maxsize=None)
+def _kind_table(kinds: tuple[str, ...], device: torch.device) -> Tensor:
+    # Built once per task and device: a fresh tensor each step would be a blocking copy to the GPU.
+    return torch.tensor([kind_id(k) for k in kinds], device=device)
 
 
 def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,

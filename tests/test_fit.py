@@ -133,6 +133,7 @@ def test_resume_continues_exactly(tmp_path):
     (["--data.sampler", "clever"], "error: unknown task sampler 'clever'; valid:"),
     (["--model.weighting", "magic"], "error: "),
     (["--model.preset", "huge"], "error: model.preset/model.brain:"),
+    (["--model.brain", "{question_kinds: 8}"], "error: the prompt registry has"),
     (["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
 ])
 def test_config_errors_are_one_line(tmp_path, capsys, args, message):
