@@ -12,9 +12,10 @@ task made it. Per step:
 
 **Validation** runs each task's fixed validation batches and logs, per task, `val/<task>/loss`
 (the weighted total, what the task sampler watches), `exact_acc` and `token_acc` (teacher-forced,
-for text answers, and per question kind as `val/<task>/<kind>/exact_acc`), `mse` and `psnr` (image
-targets), `edit_ratio` (the image error on the pixels the target changes relative to the input,
-divided by the error of copying the input — 1.0 means "no better than copying"), and `value_mae`.
+for text answers), `mse` and `psnr` (image targets), `edit_ratio` (the image error on the pixels the
+target changes relative to the input, divided by the error of copying the input — 1.0 means "no
+better than copying"), and `value_mae`; per question kind, `val/<task>/<kind>/exact_acc` and
+`val/<task>/<kind>/mse` (e.g. the arrow's draw and copy steps apart).
 After each validation the losses, reduced across ranks, go to the data's task sampler, and every
 task's share is logged as `sampler/<task>/share`.
 
@@ -41,7 +42,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from datamodules.mixture import resolve_tasks
-from lit_modules.terms import EpisodeResult, answer_correct, run_episode
+from lit_modules.terms import EpisodeResult, answer_correct, changed_pixels, run_episode
 from lit_modules.weighting import make_weighting
 from penguin.brain import Brain
 from penguin.episode import TERMS, Episode
@@ -50,7 +51,6 @@ from penguin.visual import prediction_grid
 
 log = logging.getLogger(__name__)
 MAX_KINDS = 8
-EDIT_THRESHOLD = 0.1  # a target pixel "changed" when a channel differs from the input by more
 
 
 class TaskMetrics(nn.Module):
@@ -68,6 +68,11 @@ class TaskMetrics(nn.Module):
         self.value_mae = MeanAbsoluteError()
         self.register_buffer("kind_hits", torch.zeros(MAX_KINDS), persistent=False)
         self.register_buffer("kind_counts", torch.zeros(MAX_KINDS), persistent=False)
+        self.register_buffer("kind_squared_error", torch.zeros(MAX_KINDS), persistent=False)
+        self.register_buffer("kind_pixels", torch.zeros(MAX_KINDS), persistent=False)
+
+    def kind_buffers(self) -> tuple[Tensor, ...]:
+        return self.kind_hits, self.kind_counts, self.kind_squared_error, self.kind_pixels
 
 
 class BrainModule(L.LightningModule):
@@ -75,7 +80,8 @@ class BrainModule(L.LightningModule):
                  weighting: str = "static", weighting_options: dict[str, Any] | None = None,
                  lr: float = 5e-4, lr_multipliers: dict[str, float] | None = None, weight_decay: float = 0.05,
                  betas: tuple[float, float] = (0.9, 0.98), warmup_steps: int = 100, total_steps: int | None = None,
-                 min_lr_ratio: float = 0.1, foreground_weight: float = 4.0, compile: bool = False,
+                 min_lr_ratio: float = 0.1, foreground_weight: float = 4.0, edit_weight: float = 0.0,
+                 compile: bool = False,
                  max_nonfinite: int = 5, sample_every_n_validations: int = 1) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -94,7 +100,8 @@ class BrainModule(L.LightningModule):
         self._samples_logged: set[str] = set()
         self._kinds: dict[str, tuple[str, ...]] = {}
         for name, value in (("lr", lr), ("warmup_steps", warmup_steps), ("min_lr_ratio", min_lr_ratio),
-                            ("foreground_weight", foreground_weight), ("max_nonfinite", max_nonfinite)):
+                            ("foreground_weight", foreground_weight), ("edit_weight", edit_weight),
+                            ("max_nonfinite", max_nonfinite)):
             if not isinstance(value, (int, float)) or value < 0 or (name == "max_nonfinite" and value < 1):
                 raise ValueError(f"model.{name}: expected a non-negative number, got {value!r}")
 
@@ -123,7 +130,8 @@ class BrainModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def run(self, episode: Episode) -> EpisodeResult:
-        return run_episode(self._step_brain, episode, foreground_weight=self.hparams.foreground_weight)
+        return run_episode(self._step_brain, episode, foreground_weight=self.hparams.foreground_weight,
+                           edit_weight=self.hparams.edit_weight)
 
     def weighted_terms(self, episode: Episode, result: EpisodeResult) -> dict[str, Tensor]:
         w = episode.weights.as_dict()
@@ -190,8 +198,12 @@ class BrainModule(L.LightningModule):
                 pred, target = out.image.float().clamp(0, 1), step.image_target.float()
                 m.mse.update(pred, target)
                 m.psnr.update(pred, target)
+                if step.question is not None:
+                    kind = step.question.clamp(0, MAX_KINDS - 1)
+                    m.kind_squared_error.index_add_(0, kind, (pred - target).pow(2).flatten(1).sum(1))
+                    m.kind_pixels.index_add_(0, kind, torch.full_like(kind, target[0].numel(), dtype=torch.float))
                 if step.image is not None:
-                    changed = ((target - step.image.float()).abs() > EDIT_THRESHOLD).any(dim=1, keepdim=True)
+                    changed = changed_pixels(step.image, target)
                     if bool(changed.any()):
                         n = changed.sum() * 3
                         m.edit_error.update(((pred - target).pow(2) * changed).sum() / n, weight=n)
@@ -220,16 +232,18 @@ class BrainModule(L.LightningModule):
             if m.edit_error.update_count:
                 ratio = m.edit_error.compute() / m.edit_baseline.compute().clamp(min=1e-12)
                 self.log(f"val/{task}/edit_ratio", ratio)
-            hits = self.trainer.strategy.reduce(m.kind_hits.clone(), reduce_op="sum")
-            counts = self.trainer.strategy.reduce(m.kind_counts.clone(), reduce_op="sum")
+            hits, counts, squared_error, pixels = (self.trainer.strategy.reduce(b.clone(), reduce_op="sum")
+                                                   for b in m.kind_buffers())
             for k, name in enumerate(self._kinds.get(task, ())):
                 if counts[k] > 0:
                     self.log(f"val/{task}/{name}/exact_acc", hits[k] / counts[k])
+                if pixels[k] > 0:
+                    self.log(f"val/{task}/{name}/mse", squared_error[k] / pixels[k])
             for metric in m.children():
                 if hasattr(metric, "reset"):
                     metric.reset()
-            m.kind_hits.zero_()
-            m.kind_counts.zero_()
+            for buffer in m.kind_buffers():
+                buffer.zero_()
         self._validations += 1
         self._update_sampler(losses)
 

@@ -13,10 +13,14 @@ carry the term, the per-step outputs (for metrics and image grids) and the final
 | `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax — the original applied a second one to already-normalised weights) | steps with a slot target |
 | `kind`   | cross-entropy of `kind_logits` against the brain-wide id (`penguin.text.prompts.kind_id`) of the question kind asked | steps with a `question`; samples with −1 are skipped |
 
-**Foreground weighting.** Most pixels are white background, so a plain MSE is dominated by them
-and a model that draws only the background scores well. With `foreground_weight = α > 0`, pixels
-whose target is not white weigh `1 + α`, the rest 1, and the weights are normalised to mean 1 per
-image so the term keeps the scale of a plain MSE.
+**Foreground and edit weighting.** Most pixels are white background, so a plain MSE is dominated
+by them and a model that draws only the background scores well. With `foreground_weight = α > 0`,
+pixels whose target is not white weigh `1 + α`. An edit (the arrow's line, an object removed) is
+smaller still: with `edit_weight = β > 0`, pixels the target *changes* relative to the step's input
+image (`changed_pixels`, the same pixels the `edit_ratio` metric scores) weigh another `β`. The
+weights are normalised to mean 1 per image so the term keeps the scale of a plain MSE; a step
+without an input image of the target's size, or whose target changes nothing (a copy step), gets
+no edit weight.
 
 Term weights (`episode.weights`) are *not* applied here: the weighting strategy combines terms.
 A term whose weight is 0 is skipped entirely (no forward cost for the text decoder).
@@ -36,6 +40,7 @@ from penguin.episode import Episode, EpisodeStep
 from penguin.text.prompts import kind_id
 
 BACKGROUND_LEVEL = 0.98  # a target pixel is background when every channel is at least this white
+EDIT_THRESHOLD = 0.1  # a target pixel "changed" when a channel differs from the input by more
 
 
 @dataclass
@@ -46,7 +51,7 @@ class EpisodeResult:
 
 
 def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None, *,
-                foreground_weight: float = 0.0) -> EpisodeResult:
+                foreground_weight: float = 0.0, edit_weight: float = 0.0) -> EpisodeResult:
     weights = episode.weights
     state = state if state is not None else BrainState.fresh(episode.batch_size, episode.steps[0].prompt_ids.device)
     sums: dict[str, list[Tensor]] = {}
@@ -57,7 +62,7 @@ def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None,
         out, state = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids,
                                      reply_ids=step.reply_ids if wants_reply else None), state)
         outputs.append(out)
-        terms = step_terms(out, step, foreground_weight, weights.as_dict(), kind_ids)
+        terms = step_terms(out, step, foreground_weight, weights.as_dict(), kind_ids, edit_weight)
         for name, value in terms.items():
             sums.setdefault(name, []).append(value)
     terms = {name: torch.stack(values).mean() for name, values in sums.items()}
@@ -78,12 +83,14 @@ def _kind_table(kinds: tuple[str, ...], device: torch.device) -> Tensor:
 
 
 def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
-               weights: dict[str, float], kind_ids: Tensor | None = None) -> dict[str, Tensor]:
+               weights: dict[str, float], kind_ids: Tensor | None = None,
+               edit_weight: float = 0.0) -> dict[str, Tensor]:
     """The terms one step carries (only those with a positive weight). `kind_ids` maps the step's
     `question` indices to brain-wide question-kind ids (`question_kind_ids`)."""
     terms: dict[str, Tensor] = {}
     if weights["image"] > 0 and step.image_target is not None and out.image is not None:
-        terms["image"] = image_loss(out.image, step.image_target, foreground_weight)
+        terms["image"] = image_loss(out.image, step.image_target, foreground_weight,
+                                    edit_weight=edit_weight, input=step.image)
     if weights["answer"] > 0 and out.text_logits is not None and step.has_answer:
         terms["answer"] = masked_cross_entropy(out.text_logits[:, :-1], step.reply_ids[:, 1:], step.answer_mask)
     if weights["lm"] > 0 and out.prompt_logits is not None and step.has_lm:
@@ -101,14 +108,24 @@ def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
     return terms
 
 
-def image_loss(prediction: Tensor, target: Tensor, foreground_weight: float = 0.0) -> Tensor:
+def image_loss(prediction: Tensor, target: Tensor, foreground_weight: float = 0.0, *,
+               edit_weight: float = 0.0, input: Tensor | None = None) -> Tensor:
+    """Pixel MSE `[B, 3, S, S]` → scalar, foreground- and edit-weighted as the module docstring says."""
     squared = (prediction.float() - target.float()).pow(2).mean(dim=1)  # [B, S, S]
-    if foreground_weight <= 0:
+    edits = edit_weight > 0 and input is not None and input.shape == target.shape
+    if foreground_weight <= 0 and not edits:
         return squared.mean()
-    foreground = (target.min(dim=1).values < BACKGROUND_LEVEL).float()
-    w = 1.0 + foreground_weight * foreground
+    w = 1.0 + foreground_weight * (target.min(dim=1).values < BACKGROUND_LEVEL).float()
+    if edits:
+        w = w + edit_weight * changed_pixels(input, target)[:, 0].float()
     w = w / w.mean(dim=(1, 2), keepdim=True)
     return (squared * w).mean()
+
+
+def changed_pixels(input: Tensor, target: Tensor) -> Tensor:
+    """`[B, 1, S, S]` bool: where the target differs from the input by more than `EDIT_THRESHOLD` in
+    some channel — the edit a step asks for (the arrow's line; nothing for a plain copy)."""
+    return ((target.float() - input.float()).abs() > EDIT_THRESHOLD).any(dim=1, keepdim=True)
 
 
 def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:

@@ -8,7 +8,8 @@ Loads the checkpoint (on any device, with any batch size: the brain's state is n
 weights), rebuilds the data from the checkpoint's own data settings (`--tasks`, `--batch-size` and
 `--val-batches` override them), runs every task's **fixed validation seeds** — the same scenes the
 training run validated on — and prints one row per task: loss, exact-answer and token accuracy,
-image MSE/PSNR and edit ratio, value MAE (blank where a task has no such target). `--json` prints
+image MSE/PSNR and edit ratio, value MAE (blank where a task has no such target), then one indented
+row per question kind (its exact-answer accuracy or image MSE). `--json` prints
 one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
 input | target | prediction.
 
@@ -93,17 +94,26 @@ def evaluate(ckpt: str | Path, *, tasks: list[str] | None = None, device: str = 
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
+    """One row per task, then one indented row per question kind (its `exact_acc` and `mse`)."""
     lines = [f"{'task':20s}" + "".join(f"{c:>11s}" for c in COLUMNS)]
     for task, metrics in table.items():
-        cells = []
-        for c in COLUMNS:
-            v = metrics.get(c)
-            cells.append(f"{'':>11s}" if v is None or math.isnan(v) else f"{v:11.4f}")
-        lines.append(f"{task:20s}" + "".join(cells))
-        for key, v in sorted(metrics.items()):
-            if key.endswith("/exact_acc"):
-                lines.append(f"  {key.split('/')[0]:18s}" + f"{'':>11s}" + f"{v:11.4f}")
+        lines.append(f"{task:20s}" + _cells(metrics))
+        kinds: dict[str, dict[str, float]] = {}
+        for key, v in metrics.items():
+            if "/" in key:
+                kind, metric = key.rsplit("/", 1)
+                kinds.setdefault(kind, {})[metric] = v
+        for kind, kind_metrics in sorted(kinds.items()):
+            lines.append(f"  {kind:18s}" + _cells(kind_metrics))
     return "\n".join(lines)
+
+
+def _cells(metrics: dict[str, float]) -> str:
+    cells = []
+    for c in COLUMNS:
+        v = metrics.get(c)
+        cells.append(f"{'':>11s}" if v is None or math.isnan(v) else f"{v:11.4f}")
+    return "".join(cells)
 
 
 def main(argv: list[str] | None = None) -> int:

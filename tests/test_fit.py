@@ -48,6 +48,7 @@ def test_a_30_step_fit_logs_train_and_val_curves_for_every_task(all_tasks_run):
         assert f"val/{task}/exact_acc" in scalars and f"val/{task}/token_acc" in scalars
     assert "val/arrow/psnr" in scalars and "val/arrow/edit_ratio" in scalars and "val/control/mse" in scalars
     assert "val/side_qa/gold_left_right/exact_acc" in scalars
+    assert {"val/arrow/draw_line_to_gold/mse", "val/arrow/copy_scene/mse"} <= set(scalars)
     train = [v for _, v in scalars["train/loss"]]
     assert len(train) == 30 and all(v == v for v in train)
     assert (all_tasks_run / "checkpoints" / "last.ckpt").is_file()
@@ -73,6 +74,13 @@ def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, t
     table = evaluate.evaluate(ckpt, tasks=["side_qa", "arrow"], batch_size=3, out=tmp_path)
     assert set(table) == {"side_qa", "arrow"}
     assert 0 <= table["side_qa"]["exact_acc"] <= 1 and table["arrow"]["psnr"] > 0
+    # Every arrow episode has one draw and one copy step: the per-kind MSEs average to the task's.
+    arrow = table["arrow"]
+    assert (arrow["draw_line_to_gold/mse"] + arrow["copy_scene/mse"]) / 2 == pytest.approx(arrow["mse"], rel=1e-5)
+    assert arrow["draw_line_to_gold/mse"] != arrow["copy_scene/mse"]
+    rows = evaluate.format_table(table).splitlines()
+    draw = next(r for r in rows if r.split()[0] == "draw_line_to_gold")
+    assert float(draw.split()[1]) == pytest.approx(arrow["draw_line_to_gold/mse"], abs=1e-4)
     assert (tmp_path / "arrow.png").is_file() and (tmp_path / "control.png").is_file()
     assert not (tmp_path / "side_qa.png").exists()  # no image target, no grid
 
@@ -134,6 +142,7 @@ def test_resume_continues_exactly(tmp_path):
     (["--model.weighting", "magic"], "error: "),
     (["--model.preset", "huge"], "error: model.preset/model.brain:"),
     (["--model.brain", "{question_kinds: 8}"], "error: the prompt registry has"),
+    (["--model.edit_weight", "-1"], "error: model.edit_weight: expected a non-negative number, got -1"),
     (["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
 ])
 def test_config_errors_are_one_line(tmp_path, capsys, args, message):
