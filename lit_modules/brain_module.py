@@ -42,7 +42,8 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from datamodules.mixture import resolve_tasks
-from lit_modules.terms import EpisodeResult, answer_correct, changed_pixels, run_episode
+from lit_modules.terms import (EDIT_WEIGHT, FOREGROUND_WEIGHT, EpisodeResult, answer_correct, changed_pixels,
+                               run_episode)
 from lit_modules.weighting import make_weighting
 from penguin.brain import Brain
 from penguin.episode import TERMS, Episode
@@ -80,7 +81,7 @@ class BrainModule(L.LightningModule):
                  weighting: str = "static", weighting_options: dict[str, Any] | None = None,
                  lr: float = 5e-4, lr_multipliers: dict[str, float] | None = None, weight_decay: float = 0.05,
                  betas: tuple[float, float] = (0.9, 0.98), warmup_steps: int = 100, total_steps: int | None = None,
-                 min_lr_ratio: float = 0.1, foreground_weight: float = 4.0, edit_weight: float = 0.0,
+                 min_lr_ratio: float = 0.1, foreground_weight: float = FOREGROUND_WEIGHT, edit_weight: float = EDIT_WEIGHT,
                  compile: bool = False,
                  max_nonfinite: int = 5, sample_every_n_validations: int = 1) -> None:
         super().__init__()

@@ -41,6 +41,8 @@ from penguin.text.prompts import kind_id
 
 BACKGROUND_LEVEL = 0.98  # a target pixel is background when every channel is at least this white
 EDIT_THRESHOLD = 0.1  # a target pixel "changed" when a channel differs from the input by more
+FOREGROUND_WEIGHT = 4.0  # the training defaults (`BrainModule`, `penguin.bench train`)
+EDIT_WEIGHT = 10.0
 
 
 @dataclass

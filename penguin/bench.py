@@ -171,7 +171,7 @@ def run_train(args: argparse.Namespace) -> int:
     `torch.utils.flop_counter` (forward + backward) divided by time and the peak.
     """
     from datamodules.mixture import TaskMixture
-    from lit_modules.terms import run_episode
+    from lit_modules.terms import EDIT_WEIGHT, FOREGROUND_WEIGHT, run_episode
     from penguin.brain import Brain
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -199,7 +199,8 @@ def run_train(args: argparse.Namespace) -> int:
         sync()
         built = time.perf_counter()
         with autocast:
-            terms = run_episode(step_fn, episode, foreground_weight=4.0).terms
+            terms = run_episode(step_fn, episode, foreground_weight=FOREGROUND_WEIGHT,
+                                edit_weight=EDIT_WEIGHT).terms
             loss = sum(terms.values())
         loss.backward()
         optimizer.step()
