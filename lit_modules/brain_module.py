@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any
 
 import lightning as L
@@ -123,6 +124,8 @@ class BrainModule(L.LightningModule):
                 raise ValueError(f"the prompt registry has {len(QUESTION_KINDS)} question kinds but model.preset "
                                  f"{self.hparams.preset} has question_kinds {self.brain.config.question_kinds}; "
                                  "raise model.brain.question_kinds")
+            for name, task in getattr(data, "tasks", {}).items():  # every rank names every task's kinds
+                self._kinds[name] = task.val_batch(0).question_kinds
             missing = sorted(set(getattr(data, "task_names", [])) - set(self.task_names))
             if missing:
                 raise ValueError(f"data.tasks has {missing} but model.tasks does not; keep them the same")
@@ -220,33 +223,46 @@ class BrainModule(L.LightningModule):
         self._samples_logged = set()
 
     def on_validation_epoch_end(self) -> None:
+        # Under DDP the validation batches are split across ranks, so a rank may hold no update of
+        # a metric that another rank has. Computing a metric is a collective: decide what to compute
+        # from the update counts summed over the ranks, so that every rank computes the same ones
+        # in the same order (deciding from local counts deadlocked two ranks).
+        names = ("loss", "exact_acc", "token_acc", "mse", "psnr", "value_mae", "edit_error")
+        local = [[getattr(m, n).update_count for n in names] for m in self.metrics.values()]
+        counts = self.trainer.strategy.reduce(torch.tensor(local, dtype=torch.float, device=self.device),
+                                              reduce_op="sum")
         losses: dict[str, float] = {}
-        for task, m in self.metrics.items():
-            if m.loss.update_count == 0:
-                continue
-            losses[task] = float(m.loss.compute())
-            self.log(f"val/{task}/loss", losses[task], sync_dist=False)
-            for name in ("exact_acc", "token_acc", "mse", "psnr", "value_mae"):
-                metric = getattr(m, name)
-                if metric.update_count:
-                    self.log(f"val/{task}/{name}", metric.compute())
-            if m.edit_error.update_count:
-                ratio = m.edit_error.compute() / m.edit_baseline.compute().clamp(min=1e-12)
-                self.log(f"val/{task}/edit_ratio", ratio)
-            hits, counts, squared_error, pixels = (self.trainer.strategy.reduce(b.clone(), reduce_op="sum")
-                                                   for b in m.kind_buffers())
-            for k, name in enumerate(self._kinds.get(task, ())):
-                if counts[k] > 0:
-                    self.log(f"val/{task}/{name}/exact_acc", hits[k] / counts[k])
-                if pixels[k] > 0:
-                    self.log(f"val/{task}/{name}/mse", squared_error[k] / pixels[k])
-            for metric in m.children():
-                if hasattr(metric, "reset"):
-                    metric.reset()
-            for buffer in m.kind_buffers():
-                buffer.zero_()
+        with warnings.catch_warnings():  # a rank without updates of its own still joins the sync
+            warnings.filterwarnings("ignore", message=".*was called before the ``update`` method")
+            for (task, m), count in zip(self.metrics.items(), counts.tolist()):
+                if count[0] > 0:
+                    losses[task] = self._log_task_metrics(task, m, dict(zip(names, count)))
         self._validations += 1
         self._update_sampler(losses)
+
+    def _log_task_metrics(self, task: str, m: TaskMetrics, counts: dict[str, float]) -> float:
+        """Log one task's validation metrics (`counts`: updates over all ranks); its loss."""
+        loss = float(m.loss.compute())
+        self.log(f"val/{task}/loss", loss, sync_dist=False)
+        for name in ("exact_acc", "token_acc", "mse", "psnr", "value_mae"):
+            if counts[name]:
+                self.log(f"val/{task}/{name}", getattr(m, name).compute())
+        if counts["edit_error"]:
+            ratio = m.edit_error.compute() / m.edit_baseline.compute().clamp(min=1e-12)
+            self.log(f"val/{task}/edit_ratio", ratio)
+        hits, answered, squared_error, pixels = (self.trainer.strategy.reduce(b.clone(), reduce_op="sum")
+                                                 for b in m.kind_buffers())
+        for k, name in enumerate(self._kinds.get(task, ())):
+            if answered[k] > 0:
+                self.log(f"val/{task}/{name}/exact_acc", hits[k] / answered[k])
+            if pixels[k] > 0:
+                self.log(f"val/{task}/{name}/mse", squared_error[k] / pixels[k])
+        for metric in m.children():
+            if hasattr(metric, "reset"):
+                metric.reset()
+        for buffer in m.kind_buffers():
+            buffer.zero_()
+        return loss
 
     def _update_sampler(self, losses: dict[str, float]) -> None:
         data = getattr(self.trainer, "datamodule", None)
