@@ -82,8 +82,8 @@ class BrainModule(L.LightningModule):
                  weighting: str = "static", weighting_options: dict[str, Any] | None = None,
                  lr: float = 5e-4, lr_multipliers: dict[str, float] | None = None, weight_decay: float = 0.05,
                  betas: tuple[float, float] = (0.9, 0.98), warmup_steps: int = 100, total_steps: int | None = None,
-                 min_lr_ratio: float = 0.1, foreground_weight: float = FOREGROUND_WEIGHT, edit_weight: float = EDIT_WEIGHT,
-                 compile: bool = False,
+                 min_lr_ratio: float = 0.1, foreground_weight: float = FOREGROUND_WEIGHT,
+                 edit_weight: float = EDIT_WEIGHT, compile: bool = False,
                  max_nonfinite: int = 5, sample_every_n_validations: int = 1) -> None:
         super().__init__()
         self.save_hyperparameters()
