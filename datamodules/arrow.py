@@ -22,15 +22,37 @@ from datamodules.base import TaskDataModule
 from datamodules.registry import register
 from penguin.episode import EpisodeSpec, TermWeights, View, text_step
 from penguin.game.sampling import sample_bare
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("draw_line_to_gold", "copy_scene")
+DRAW_LINE_TO_GOLD = QuestionKind(
+    "draw_line_to_gold",
+    rule="target: the same scene with the line to the gold drawn (agent rim → gold rim)",
+    canonical=("draw the line from you to the gold",
+               "draw a line to the gold"),
+    paraphrases=("connect yourself to the gold with a line",
+                 "show the line from you to the gold",
+                 "mark the way to the gold with a line"),
+)
+
+COPY_SCENE = QuestionKind(
+    "copy_scene",
+    rule="target: the input scene itself (plain reconstruction)",
+    canonical=("show the room",
+               "copy the scene"),
+    paraphrases=("draw the room as it is",
+                 "reproduce the picture",
+                 "show the scene again"),
+)
+
+KINDS = (DRAW_LINE_TO_GOLD, COPY_SCENE)
 
 
 @register
 class Arrow(TaskDataModule):
     name = "arrow"
     description = "draw the line from you to the gold (with a plain copy step, random order)"
-    kinds = KINDS
+    question_kinds = KINDS
+    kinds_are_fixed = True
     default_weights = TermWeights(image=1.0, answer=0.0, lm=0.02, value=0.0, slot=0.0, kind=1.0)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:

@@ -1,8 +1,8 @@
 """The task datamodule base: a task only says how to sample one batch of episodes.
 
 Subclasses set `name`, `description` (one line), `label_names` (answer classes, for label rates
-and balanced sampling), `kinds` (the question kinds asked; their prompts become `self.questions`)
-and `default_weights`, then implement
+and balanced sampling), `question_kinds` (every `QuestionKind` the task can ask, declared in the
+task's own file: prompts, answers and rule) and `default_weights`, then implement
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec
 
@@ -14,9 +14,10 @@ with vectorised draws from `generator` and nothing else. The base class provides
   and rank `r` of `w` takes `v ≡ r (mod w)`.
 - **Rendering on the device.** The DataLoader carries `EpisodeSpec`s (scene tensors + token ids,
   kilobytes); `on_after_batch_transfer` renders them on the training device into `Episode`s.
-- **Text.** `question_set(kinds)` tokenises a task's prompt sets once (`PromptTable`); `replies`
-  holds one `<sep> answer </s>` row per label, so an answer is a row index, never a Python string
-  in the hot path.
+- **Questions.** `self.kinds` names the kinds this instance asks (all of `question_kinds`, or the
+  subset given by the `kinds` option); `self.questions` tokenises their prompt sets once
+  (`PromptTable`); `replies` holds one `<sep> answer </s>` row per label, so an answer is a row
+  index, never a Python string in the hot path. A step's `question [B]` indexes `self.kinds`.
 - **Balance.** `balanced=True` (the default) makes yes/no and choice tasks draw every label
   equally often (`want_labels` + `datamodules.balance.balanced`); `label_rates(n)` reports the
   rates of what the task actually feeds.
@@ -24,9 +25,10 @@ with vectorised draws from `generator` and nothing else. The base class provides
   restarts there.
 
 Options common to every task (all overridable in configs): `image_size` (≥ 32), `batch_size`,
-`seed`, `val_seed`, `val_batches`, `balanced`, `paraphrases` (richer prompt sets), `weights`
-(loss-term weights, see `TermWeights`), `max_prompt_len`, `max_reply_len`, `num_workers`,
-`tokenizer` (path to a tokenizer JSON; default: the shipped one).
+`seed`, `val_seed`, `val_batches`, `balanced`, `paraphrases` (richer prompt sets), `kinds` (ask
+only these question kinds; refused by tasks whose episodes fix their kinds, `kinds_are_fixed`),
+`weights` (loss-term weights, see `TermWeights`), `max_prompt_len`, `max_reply_len`,
+`num_workers`, `tokenizer` (path to a tokenizer JSON; default: the shipped one).
 """
 from __future__ import annotations
 
@@ -41,8 +43,7 @@ from datamodules.balance import balanced
 from datamodules.stream import EpisodeStreamModule
 from penguin.episode import EpisodeSpec, TermWeights, View, text_step
 from penguin.seeding import generator_for
-from penguin.text.prompts import answers as answer_set
-from penguin.text.prompts import prompts as prompt_set
+from penguin.text.prompts import QuestionKind
 from penguin.text.tokenizer import PromptTable, Tokenizer
 
 MIN_IMAGE_SIZE = 32
@@ -63,11 +64,11 @@ class QuestionSet:
     of its kind (`kind` indexes `kinds`).
     """
 
-    def __init__(self, tokenizer: Tokenizer, kinds: Sequence[str], max_len: int, paraphrases: bool):
-        self.kinds = tuple(kinds)
+    def __init__(self, tokenizer: Tokenizer, kinds: Sequence[QuestionKind], max_len: int, paraphrases: bool):
+        self.kinds = tuple(k.name for k in kinds)
         strings, counts = [], []
-        for kind in self.kinds:
-            ps = prompt_set(kind, paraphrases)
+        for kind in kinds:
+            ps = kind.prompts(paraphrases)
             strings.extend(ps)
             counts.append(len(ps))
         self.table = PromptTable(tokenizer, strings, max_len)
@@ -92,13 +93,15 @@ class TaskDataModule(EpisodeStreamModule):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     label_names: ClassVar[tuple[str, ...]] = ()
-    kinds: tuple[str, ...] = ()  # the question kinds a task asks; `self.questions` holds their prompts
+    question_kinds: ClassVar[tuple[QuestionKind, ...]] = ()
+    kinds_are_fixed: ClassVar[bool] = False  # True: every episode asks every kind; no `kinds` option
     default_weights: ClassVar[TermWeights] = TermWeights()
 
     def __init__(self, *, image_size: int = 64, batch_size: int = 32, seed: int = 0, val_seed: int = 1_000_003,
                  val_batches: int = 4, balanced: bool = True, paraphrases: bool = False,
-                 weights: dict[str, float] | None = None, max_prompt_len: int = 32, max_reply_len: int = 16,
-                 num_workers: int = 0, tokenizer: str | None = None) -> None:
+                 kinds: list[str] | None = None, weights: dict[str, float] | None = None,
+                 max_prompt_len: int = 32, max_reply_len: int = 16, num_workers: int = 0,
+                 tokenizer: str | None = None) -> None:
         super().__init__()
         _check_int("image_size", image_size, MIN_IMAGE_SIZE,
                    f"images smaller than {MIN_IMAGE_SIZE} px cannot show the gold; use image_size >= {MIN_IMAGE_SIZE}")
@@ -114,9 +117,32 @@ class TaskDataModule(EpisodeStreamModule):
             self.weights = TermWeights(**{**self.default_weights.as_dict(), **(weights or {})})
         except TypeError as e:
             raise ValueError(f"{self.name}.weights: {e}; valid terms: image, answer, lm, value, slot") from None
+        self.kinds = self._asked_kinds(kinds)
         self.tokenizer = load_tokenizer(tokenizer)
         self.replies = PromptTable(self.tokenizer, self.label_names or ("",), max_reply_len, role="reply")
         self.questions = self.question_set(self.kinds) if self.kinds else None
+
+    @classmethod
+    def kind(cls, name: str) -> QuestionKind:
+        """The `QuestionKind` called `name` among this task's `question_kinds`."""
+        for kind in cls.question_kinds:
+            if kind.name == name:
+                return kind
+        raise ValueError(f"{cls.name}: no question kind {name!r}; its kinds: "
+                         f"{', '.join(k.name for k in cls.question_kinds) or 'none'}")
+
+    def _asked_kinds(self, kinds: list[str] | None) -> tuple[str, ...]:
+        every = tuple(k.name for k in self.question_kinds)
+        if kinds is None:
+            return every
+        if self.kinds_are_fixed:
+            raise ValueError(f"{self.name}.kinds: every {self.name} episode asks all of its kinds "
+                             f"({', '.join(every)}); remove the option")
+        bad = [k for k in kinds if k not in every]
+        if bad or not kinds or len(set(kinds)) != len(kinds):
+            raise ValueError(f"{self.name}.kinds: {bad or list(kinds) or 'empty'} not valid; choose distinct kinds "
+                             f"from {', '.join(every) or 'none (this task asks no question)'}")
+        return tuple(kinds)
 
     # ------------------------------------------------------------------ the one method a task writes
     @abstractmethod
@@ -125,7 +151,7 @@ class TaskDataModule(EpisodeStreamModule):
 
     # ------------------------------------------------------------------ helpers for tasks
     def question_set(self, kinds: Sequence[str]) -> QuestionSet:
-        return QuestionSet(self.tokenizer, kinds, self.max_prompt_len, self.paraphrases)
+        return QuestionSet(self.tokenizer, [self.kind(k) for k in kinds], self.max_prompt_len, self.paraphrases)
 
     def want_labels(self, generator: torch.Generator, batch: int, n_labels: int | None = None) -> Tensor:
         """Uniform wanted labels `[B]` over the first `n_labels` (default: all) label names."""
@@ -144,7 +170,7 @@ class TaskDataModule(EpisodeStreamModule):
         `datamodules.balance.balanced`); otherwise the answers follow the scene distribution.
         """
         n_kinds = len(self.kinds)
-        options = [answer_set(k) for k in self.kinds]
+        options = [self.kind(k).answers for k in self.kinds]
         counts = torch.tensor([len(o) for o in options])
         width = int(counts.max())
         to_label = torch.full((n_kinds, width), -1, dtype=torch.long)

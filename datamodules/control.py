@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 
 from datamodules.base import TaskDataModule
-from datamodules.language import sentence_pool
 from datamodules.registry import register
 from penguin.episode import EpisodeSpec, TermWeights, View, text_step
 from penguin.game.control import sample_control
+from penguin.text.corpus import SentencePool
 
 
 @register
@@ -28,7 +28,8 @@ class Control(TaskDataModule):
     def __init__(self, *, sentences_file: str | None = None, pool_size: int = 4096, corpus_seed: int = 1,
                  truncate: bool = False, **common) -> None:
         super().__init__(**common)
-        self.pool = sentence_pool(self, sentences_file, pool_size, corpus_seed, truncate)
+        self.pool = SentencePool.of(self.tokenizer, self.max_prompt_len, sentences_file=sentences_file,
+                                    pool_size=pool_size, seed=corpus_seed, truncate=truncate)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         views = sample_control(generator, batch)

@@ -21,8 +21,22 @@ from datamodules.registry import register
 from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("gold_on_your_side",)
+GOLD_ON_YOUR_SIDE = QuestionKind(
+    "gold_on_your_side",
+    rule=("relative to the heading θ: right iff (φ_gold − θ) mod 2π ∈ (0, π), i.e. the gold lies "
+          "clockwise of the heading (the agent's right is θ + π/2 with y down); left otherwise; gold "
+          "dead ahead or behind is a tie the task rejects"),
+    canonical=("relative to your heading, is the gold on your left or on your right?",
+               "as you face now, is the gold on your left or on your right?"),
+    paraphrases=("from your own point of view, is the gold on your left or on your right?",
+                 "from where you are looking, is the gold on your left or on your right?",
+                 "is the gold on your left hand side or on your right hand side?"),
+    answers=("left", "right"),
+)
+
+KINDS = (GOLD_ON_YOUR_SIDE,)
 
 
 @register
@@ -30,7 +44,7 @@ class EgocentricSideQA(TaskDataModule):
     name = "egocentric_side_qa"
     description = "is the gold on your left or on your right, relative to your heading"
     label_names = ("left", "right")
-    kinds = KINDS
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:

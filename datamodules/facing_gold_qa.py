@@ -19,8 +19,21 @@ from datamodules.registry import register
 from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("facing_gold",)
+FACING_GOLD = QuestionKind(
+    "facing_gold",
+    rule=("yes iff facing_gold: f > 0 and |l| < r_a + r_g, with (f, l) = gold − agent in the agent "
+          "frame (walls ignored); no otherwise"),
+    canonical=("are you facing the gold?",
+               "is the gold straight ahead of you?"),
+    paraphrases=("are you looking at the gold?",
+                 "do you face the gold?",
+                 "is your eye pointed at the gold?"),
+    answers=("yes", "no"),
+)
+
+KINDS = (FACING_GOLD,)
 
 
 @register
@@ -28,7 +41,7 @@ class FacingGoldQA(TaskDataModule):
     name = "facing_gold_qa"
     description = "are you facing the gold (going straight ahead collects it)? yes/no"
     label_names = ("yes", "no")
-    kinds = KINDS
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:

@@ -20,13 +20,6 @@ from penguin.episode import EpisodeSpec, TermWeights, text_step
 from penguin.text.corpus import SentencePool
 
 
-def sentence_pool(task: TaskDataModule, sentences_file: str | None, pool_size: int, corpus_seed: int,
-                  truncate: bool) -> SentencePool:
-    if sentences_file is not None:
-        return SentencePool.from_file(sentences_file, task.tokenizer, task.max_prompt_len, truncate=truncate)
-    return SentencePool.procedural(task.tokenizer, pool_size, task.max_prompt_len, seed=corpus_seed, truncate=truncate)
-
-
 @register
 class Language(TaskDataModule):
     name = "language"
@@ -36,7 +29,8 @@ class Language(TaskDataModule):
     def __init__(self, *, sentences_file: str | None = None, pool_size: int = 4096, corpus_seed: int = 0,
                  truncate: bool = False, **common) -> None:
         super().__init__(**common)
-        self.pool = sentence_pool(self, sentences_file, pool_size, corpus_seed, truncate)
+        self.pool = SentencePool.of(self.tokenizer, self.max_prompt_len, sentences_file=sentences_file,
+                                    pool_size=pool_size, seed=corpus_seed, truncate=truncate)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         prompt = self.pool.ids[self.pool.draw(generator, batch)]

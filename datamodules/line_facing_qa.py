@@ -13,35 +13,32 @@ the ±π/6 cone for half the samples by construction (uniform inside, uniform ou
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
 from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
-from penguin.game.sampling import sample_bare
+from penguin.game.sampling import sample_bare, sample_line
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("facing_line",)
-LINE_LENGTH = (0.15, 0.35)
+FACING_LINE = QuestionKind(
+    "facing_line",
+    rule=("yes iff facing_line(φ): the circular difference |φ − θ| < π/6, φ the blue line's angle; no "
+          "otherwise"),
+    canonical=("are you facing the line?",
+               "is the blue line in front of you?"),
+    paraphrases=("are you looking along the line?",
+                 "do you face the blue line?",
+                 "does the line point where you are looking?"),
+    answers=("yes", "no"),
+)
 
-
+KINDS = (FACING_LINE,)
 def draw_line(generator: torch.Generator, batch: int) -> tuple:
     """A bare scene and a line `(φ, ℓ)` from the agent's rim: half inside the facing cone."""
     scene = sample_bare(generator, batch)
-    cone = geometry.FACING_LINE_HALF_ANGLE
-    inside = torch.rand(batch, generator=generator) < 0.5
-    offset_in = (2 * torch.rand(batch, generator=generator) - 1) * cone
-    offset_out = cone + torch.rand(batch, generator=generator) * (2 * math.pi - 2 * cone)
-    angle = geometry.wrap_angle(scene.heading + torch.where(inside, offset_in, offset_out))
-    lo, hi = LINE_LENGTH
-    length = lo + (hi - lo) * torch.rand(batch, generator=generator)
-    return scene, angle, length
-
-
-def line_view(scene, angle, length) -> View:
-    return View.of(scene, line_angle=angle, line_length=length, line_mask=True)
+    return (scene, *sample_line(generator, scene, facing_share=0.5))
 
 
 @register
@@ -49,7 +46,7 @@ class LineFacingQA(TaskDataModule):
     name = "line_facing_qa"
     description = "are you facing the blue line (within pi/6 of your heading)? yes/no"
     label_names = ("yes", "no")
-    kinds = KINDS
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
@@ -58,4 +55,5 @@ class LineFacingQA(TaskDataModule):
             return 1 - geometry.facing_line(scene.heading, angle).long()
 
         asked = self.ask(generator, batch, draw_line, answer)
-        return self.qa_spec(generator, asked, line_view(*asked.items))
+        scene, angle, length = asked.items
+        return self.qa_spec(generator, asked, View.of(scene, line_angle=angle, line_length=length, line_mask=True))

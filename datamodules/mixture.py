@@ -1,6 +1,7 @@
 """`TaskMixture` — many tasks in one training run, one task per step, chosen by the task sampler.
 
     data:
+      task_modules: [my_tasks]                     # your own task modules (names or .py paths), optional
       tasks: [side_qa, near_gold_qa, arrow]       # or "all": every registered task
       task_options:                                # per-task options (any TaskDataModule option)
         near_gold_qa: {balanced: true}
@@ -24,6 +25,10 @@ a worker would build batches ahead of them.
 **Resume.** `state_dict()` holds the number of consumed training batches and the sampler state;
 Lightning stores it in every checkpoint, and the stream restarts at the next step.
 
+**Your own tasks.** `task_modules` imports modules outside the package before the tasks are
+resolved (`datamodules.registry.load_modules`; see `docs/adding_a_task.md`); they are stored with
+the data settings in every checkpoint, so `python -m penguin.evaluate` finds them again.
+
 Options shared by every task (`image_size`, `batch_size`, `seed`, `val_batches`, `balanced`,
 `paraphrases`, `max_prompt_len`, `max_reply_len`, `tokenizer`) are set once here; `task_options`
 overrides them per task.
@@ -42,12 +47,18 @@ from penguin.episode import EpisodeSpec
 
 class TaskMixture(EpisodeStreamModule):
     def __init__(self, tasks: list[str] | str = "all", task_options: dict[str, dict[str, Any]] | None = None, *,
-                 image_size: int = 64, batch_size: int = 32, seed: int = 0, val_batches: int = 2,
+                 task_modules: list[str] | None = None, image_size: int = 64, batch_size: int = 32, seed: int = 0,
+                 val_batches: int = 2,
                  balanced: bool = True, paraphrases: bool = False, max_prompt_len: int = 32,
                  max_reply_len: int = 16, tokenizer: str | None = None, sampler: str = "adaptive",
                  sampler_options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if task_modules:
+            try:
+                registry.load_modules(task_modules)
+            except ValueError as e:
+                raise ValueError(f"data.{e}") from None
         self.task_names = resolve_tasks(tasks)
         task_options = dict(task_options or {})
         unknown = sorted(set(task_options) - set(self.task_names))

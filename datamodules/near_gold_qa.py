@@ -18,8 +18,20 @@ from datamodules.registry import register
 from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("near_gold",)
+NEAR_GOLD = QuestionKind(
+    "near_gold",
+    rule="yes iff near: |gold − agent| < 0.15; no otherwise",
+    canonical=("are you near the gold?",
+               "is the gold close to you?"),
+    paraphrases=("are you close to the gold?",
+                 "is the gold near you?",
+                 "is the gold nearby?"),
+    answers=("yes", "no"),
+)
+
+KINDS = (NEAR_GOLD,)
 
 
 @register
@@ -27,7 +39,7 @@ class NearGoldQA(TaskDataModule):
     name = "near_gold_qa"
     description = "are you near the gold (closer than 0.15)? yes/no"
     label_names = ("yes", "no")
-    kinds = KINDS
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:

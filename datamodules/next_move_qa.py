@@ -22,8 +22,45 @@ from datamodules.registry import register
 from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("straight_collects", "turn_toward_gold_word", "next_move")
+STRAIGHT_COLLECTS = QuestionKind(
+    "straight_collects",
+    rule=("yes iff facing_gold (going straight ahead collects it; bare scenes have no wall between "
+          "agent and gold); no otherwise"),
+    canonical=("will going straight collect the gold?",
+               "if you walk straight ahead, will you collect the gold?"),
+    paraphrases=("does walking forward get you the gold?",
+                 "will moving forward reach the gold?",
+                 "can you collect the gold by going straight?"),
+    answers=("yes", "no"),
+)
+
+TURN_TOWARD_GOLD_WORD = QuestionKind(
+    "turn_toward_gold_word",
+    rule=("clockwise iff (φ_gold − θ) mod 2π < π, anticlockwise otherwise — the rule of turn_to_gold, "
+          "answered in words; near-ties rejected"),
+    canonical=("in words, which way do you turn toward the gold?",
+               "clockwise or anticlockwise toward the gold?"),
+    paraphrases=("name the direction to turn toward the gold.",
+                 "say in words how to turn toward the gold.",
+                 "should you turn clockwise or anticlockwise toward the gold?"),
+    answers=("clockwise", "anticlockwise"),
+)
+
+NEXT_MOVE = QuestionKind(
+    "next_move",
+    rule=("greedy_move: <forward> if facing_gold, else the turn toward the gold (<clock> iff (φ_gold − "
+          "θ) mod 2π < π, else <anticlock>)"),
+    canonical=("what is your next move?",
+               "what should you do next?"),
+    paraphrases=("which move comes next?",
+                 "choose your next move.",
+                 "what is the best next move?"),
+    answers=("<forward>", "<clock>", "<anticlock>"),
+)
+
+KINDS = (STRAIGHT_COLLECTS, TURN_TOWARD_GOLD_WORD, NEXT_MOVE)
 
 
 @register
@@ -31,7 +68,7 @@ class NextMoveQA(TaskDataModule):
     name = "next_move_qa"
     description = "will going straight collect the gold, which way to turn toward it, what is your next move"
     label_names = ("yes", "no", "clockwise", "anticlockwise", "<forward>", "<clock>", "<anticlock>")
-    kinds = KINDS
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
@@ -43,7 +80,8 @@ class NextMoveQA(TaskDataModule):
             straight = 1 - facing.long()                                  # yes, no
             word = torch.where(tie, -1, 1 - clockwise.long())             # clockwise, anticlockwise
             move = torch.where(facing, 0, torch.where(tie, -1, torch.where(clockwise, 1, 2)))  # <forward>, <clock>, <anticlock>
-            return torch.stack([straight, word, move], 1)[torch.arange(len(kind)), kind]
+            by_kind = {"straight_collects": straight, "turn_toward_gold_word": word, "next_move": move}
+            return torch.stack([by_kind[k] for k in self.kinds], 1)[torch.arange(len(kind)), kind]
 
         asked = self.ask(generator, batch, sample_bare, answer)
         return self.qa_spec(generator, asked, View.of(asked.items))

@@ -23,8 +23,53 @@ from datamodules.registry import register
 from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
 from penguin.game.sampling import sample_bare
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("gold_left_right", "gold_up_down", "agent_left_right", "agent_up_down")
+GOLD_LEFT_RIGHT = QuestionKind(
+    "gold_left_right",
+    rule="left iff gold.x < agent.x, else right (image directions; ties have probability zero)",
+    canonical=("is the gold left or right of you?",
+               "in the image, is the gold left or right of you?"),
+    paraphrases=("looking at the picture, is the gold left or right of you?",
+                 "horizontally, is the gold left or right of you?",
+                 "is the gold to the left or to the right of you in the image?"),
+    answers=("left", "right"),
+)
+
+GOLD_UP_DOWN = QuestionKind(
+    "gold_up_down",
+    rule="up iff gold.y < agent.y, else down (image directions, y grows down)",
+    canonical=("is the gold up or down from you?",
+               "in the image, is the gold above or below you?"),
+    paraphrases=("looking at the picture, is the gold above or below you?",
+                 "vertically, is the gold up or down from you?",
+                 "is the gold higher or lower than you in the image?"),
+    answers=("up", "down"),
+)
+
+AGENT_LEFT_RIGHT = QuestionKind(
+    "agent_left_right",
+    rule="left iff agent.x < gold.x, else right (image directions: the mirror of gold_left_right)",
+    canonical=("are you left or right of the gold?",
+               "in the image, are you left or right of the gold?"),
+    paraphrases=("looking at the picture, are you left or right of the gold?",
+                 "horizontally, are you left or right of the gold?",
+                 "are you to the left or to the right of the gold in the image?"),
+    answers=("left", "right"),
+)
+
+AGENT_UP_DOWN = QuestionKind(
+    "agent_up_down",
+    rule="up iff agent.y < gold.y, else down (image directions: the mirror of gold_up_down)",
+    canonical=("are you up or down from the gold?",
+               "in the image, are you above or below the gold?"),
+    paraphrases=("looking at the picture, are you above or below the gold?",
+                 "vertically, are you up or down from the gold?",
+                 "are you higher or lower than the gold in the image?"),
+    answers=("up", "down"),
+)
+
+KINDS = (GOLD_LEFT_RIGHT, GOLD_UP_DOWN, AGENT_LEFT_RIGHT, AGENT_UP_DOWN)
 
 
 @register
@@ -32,11 +77,8 @@ class SideQA(TaskDataModule):
     name = "side_qa"
     description = "is the gold left/right/up/down of you, and are you left/right/up/down of it (image directions)"
     label_names = ("left", "right", "up", "down")
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
-
-    def __init__(self, *, kinds: list[str] | None = None, **common) -> None:
-        self.kinds = _check_kinds(kinds, KINDS, self.name)
-        super().__init__(**common)
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):
@@ -48,11 +90,3 @@ class SideQA(TaskDataModule):
         asked = self.ask(generator, batch, sample_bare, answer)
         return self.qa_spec(generator, asked, View.of(asked.items))
 
-
-def _check_kinds(kinds: list[str] | None, valid: tuple[str, ...], task: str) -> tuple[str, ...]:
-    if kinds is None:
-        return valid
-    bad = [k for k in kinds if k not in valid]
-    if bad or not kinds:
-        raise ValueError(f"{task}.kinds: {bad or 'empty'} not valid; choose from {', '.join(valid)}")
-    return tuple(kinds)

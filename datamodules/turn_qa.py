@@ -23,20 +23,66 @@ import math
 import torch
 
 from datamodules.base import TaskDataModule
-from datamodules.line_facing_qa import LINE_LENGTH, line_view
 from datamodules.registry import register
-from penguin.episode import ANSWER_ONLY, EpisodeSpec
+from penguin.episode import ANSWER_ONLY, EpisodeSpec, View
 from penguin.game import geometry
-from penguin.game.sampling import sample_bare
+from penguin.game.sampling import sample_bare, sample_line
+from penguin.text.prompts import QuestionKind
 
-KINDS = ("turn_to_gold", "turn_away_from_gold", "turn_to_line", "turn_away_from_line")
+TURN_TO_GOLD = QuestionKind(
+    "turn_to_gold",
+    rule=("<clock> iff turn_toward(φ_gold) is clockwise: (φ_gold − θ) mod 2π < π; <anticlock> "
+          "otherwise; near-ties (within π/30 of 0 or π) are rejected by the task"),
+    canonical=("which way should you turn to face the gold?",
+               "turn to face the gold: which way?"),
+    paraphrases=("how do you turn toward the gold?",
+                 "which turn brings you to face the gold?",
+                 "to look at the gold, which way do you turn?"),
+    answers=("<clock>", "<anticlock>"),
+)
+
+TURN_AWAY_FROM_GOLD = QuestionKind(
+    "turn_away_from_gold",
+    rule=("the inverse of turn_to_gold: <anticlock> iff (φ_gold − θ) mod 2π < π, <clock> otherwise "
+          "(turning away means bringing θ + π onto φ_gold); near-ties rejected"),
+    canonical=("which way should you turn to face away from the gold?",
+               "turn your back to the gold: which way?"),
+    paraphrases=("how do you turn away from the gold?",
+                 "which turn puts the gold behind you?",
+                 "to look away from the gold, which way do you turn?"),
+    answers=("<clock>", "<anticlock>"),
+)
+
+TURN_TO_LINE = QuestionKind(
+    "turn_to_line",
+    rule=("<clock> iff turn_toward(φ_line) is clockwise: (φ_line − θ) mod 2π < π; <anticlock> "
+          "otherwise; near-ties rejected"),
+    canonical=("which way should you turn to face the line?",
+               "turn to face the line: which way?"),
+    paraphrases=("how do you turn toward the line?",
+                 "which turn brings you to face the line?",
+                 "to look along the line, which way do you turn?"),
+    answers=("<clock>", "<anticlock>"),
+)
+
+TURN_AWAY_FROM_LINE = QuestionKind(
+    "turn_away_from_line",
+    rule=("the inverse of turn_to_line: <anticlock> iff (φ_line − θ) mod 2π < π, <clock> otherwise; "
+          "near-ties rejected"),
+    canonical=("which way should you turn to face away from the line?",
+               "turn your back to the line: which way?"),
+    paraphrases=("how do you turn away from the line?",
+                 "which turn puts the line behind you?",
+                 "to look away from the line, which way do you turn?"),
+    answers=("<clock>", "<anticlock>"),
+)
+
+KINDS = (TURN_TO_GOLD, TURN_AWAY_FROM_GOLD, TURN_TO_LINE, TURN_AWAY_FROM_LINE)
 
 
 def draw_uniform_line(generator: torch.Generator, batch: int) -> tuple:
     scene = sample_bare(generator, batch)
-    angle = 2 * math.pi * torch.rand(batch, generator=generator)
-    lo, hi = LINE_LENGTH
-    return scene, angle, lo + (hi - lo) * torch.rand(batch, generator=generator)
+    return (scene, *sample_line(generator, scene))
 
 
 def turn_target(scene, line_angle, kind_names: tuple[str, ...], kind: torch.Tensor) -> torch.Tensor:
@@ -53,7 +99,7 @@ class TurnQA(TaskDataModule):
     name = "turn_qa"
     description = "which way to turn to face / face away from the gold or the line: <clock> or <anticlock>"
     label_names = ("<clock>", "<anticlock>")
-    kinds = KINDS
+    question_kinds = KINDS
     default_weights = ANSWER_ONLY
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
@@ -65,4 +111,5 @@ class TurnQA(TaskDataModule):
             return torch.where(geometry.turn_is_ambiguous(scene.heading, target), -1, ans)
 
         asked = self.ask(generator, batch, draw_uniform_line, answer)
-        return self.qa_spec(generator, asked, line_view(*asked.items))
+        scene, angle, length = asked.items
+        return self.qa_spec(generator, asked, View.of(scene, line_angle=angle, line_length=length, line_mask=True))

@@ -11,7 +11,7 @@ carry the term, the per-step outputs (for metrics and image grids) and the final
 | `lm`     | cross-entropy of `prompt_logits[:, t]` against `prompt_ids[:, t + 1]` on `lm_mask`  | steps whose LM mask is set       |
 | `value`  | MSE of the value head to `value_target`                                           | steps with a value target         |
 | `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax — the original applied a second one to already-normalised weights) | steps with a slot target |
-| `kind`   | cross-entropy of `kind_logits` against the brain-wide id (`penguin.text.prompts.kind_id`) of the question kind asked | steps with a `question`; samples with −1 are skipped |
+| `kind`   | cross-entropy of `kind_logits` against the class of the question kind asked (`brain.kind_vocabulary`) | steps with a `question`; samples with −1 are skipped |
 
 **Foreground and edit weighting.** Most pixels are white background, so a plain MSE is dominated
 by them and a model that draws only the background scores well. With `foreground_weight = α > 0`,
@@ -27,7 +27,6 @@ A term whose weight is 0 is skipped entirely (no forward cost for the text decod
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +36,6 @@ from torch import Tensor
 from penguin.brain import Brain, BrainState, BrainStep
 from penguin.brain.step import BrainOutput
 from penguin.episode import Episode, EpisodeStep
-from penguin.text.prompts import kind_id
 
 BACKGROUND_LEVEL = 0.98  # a target pixel is background when every channel is at least this white
 EDIT_THRESHOLD = 0.1  # a target pixel "changed" when a channel differs from the input by more
@@ -58,7 +56,7 @@ def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None,
     state = state if state is not None else BrainState.fresh(episode.batch_size, episode.steps[0].prompt_ids.device)
     sums: dict[str, list[Tensor]] = {}
     outputs = []
-    kind_ids = question_kind_ids(episode)
+    kind_ids = question_kind_ids(brain, episode)
     for step in episode.steps:
         wants_reply = weights.answer > 0 and step.has_answer
         out, state = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids,
@@ -71,24 +69,18 @@ def run_episode(brain: Brain, episode: Episode, state: BrainState | None = None,
     return EpisodeResult(terms, outputs, state)
 
 
-def question_kind_ids(episode: Episode) -> Tensor | None:
-    """`[K]`: the brain-wide id of each of the episode's question kinds (None when it has none)."""
+def question_kind_ids(brain: Brain, episode: Episode) -> Tensor | None:
+    """`[K]`: the kind-head class of each of the episode's question kinds (None when it has none)."""
     if not episode.question_kinds:
         return None
-    return _kind_table(episode.question_kinds, episode.steps[0].prompt_ids.device)
-
-
-@functools.lru_cache(maxsize=None)
-def _kind_table(kinds: tuple[str, ...], device: torch.device) -> Tensor:
-    # Built once per task and device: a fresh tensor each step would be a blocking copy to the GPU.
-    return torch.tensor([kind_id(k) for k in kinds], device=device)
+    return brain.kind_vocabulary.ids(episode.question_kinds, episode.steps[0].prompt_ids.device)
 
 
 def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
                weights: dict[str, float], kind_ids: Tensor | None = None,
                edit_weight: float = 0.0) -> dict[str, Tensor]:
     """The terms one step carries (only those with a positive weight). `kind_ids` maps the step's
-    `question` indices to brain-wide question-kind ids (`question_kind_ids`)."""
+    `question` indices to kind-head classes (`question_kind_ids`)."""
     terms: dict[str, Tensor] = {}
     if weights["image"] > 0 and step.image_target is not None and out.image is not None:
         terms["image"] = image_loss(out.image, step.image_target, foreground_weight,

@@ -28,6 +28,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from datamodules import registry
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
 from penguin.visual import prediction_grid, save_png
@@ -42,6 +43,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule,
         raise ValueError(f"--ckpt {path}: no such file")
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=False)
+        modules = dict(checkpoint.get("datamodule_hyper_parameters") or {}).get("task_modules")
+        if modules:  # the run's own tasks, before the module resolves its task names
+            registry.load_modules(modules)
         module = BrainModule.load_from_checkpoint(path, map_location=device)
     except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]

@@ -1,4 +1,5 @@
-"""Tests of penguin.text: the prompt registry, the tokenizer, the corpus and the tokenizer build."""
+"""Tests of penguin.text: the question-kind rules across every task, the tokenizer, the corpus and
+the tokenizer build."""
 import dataclasses
 import json
 import re
@@ -6,26 +7,23 @@ import re
 import pytest
 import torch
 
+from datamodules import registry
+from datamodules.base import TaskDataModule
 from penguin.text import (
     ACTION_NAMES,
     ACTION_TOKENS,
-    QUESTION_KINDS,
     SPECIAL_TOKENS,
     PromptRegistryError,
     PromptTable,
+    QuestionKind,
     SentencePool,
     TokenOverflowError,
     Tokenizer,
-    answers,
-    expand,
-    kinds_of_task,
-    moves_text,
-    recall_prompts,
+    check_kinds,
     sentences,
-    verbal_moves,
 )
 from penguin.text import build_tokenizer
-from penguin.text.prompts import check_registry, prompts, task_language
+from penguin.text.prompts import task_language
 
 
 @pytest.fixture(scope="module")
@@ -33,127 +31,136 @@ def tok():
     return Tokenizer.load()
 
 
-# ---------------------------------------------------------------- prompt registry
+def _kinds() -> dict[str, QuestionKind]:
+    return {name: kind for name, (_, kind) in registry.question_kinds().items()}
+
+
+def _language() -> tuple[str, ...]:
+    return task_language(_kinds().values())
+
+
+# ---------------------------------------------------------------- question kinds, every task
 FIXED_KINDS = {
-    "side_qa": {"gold_left_right", "gold_up_down", "agent_left_right", "agent_up_down"},
-    "egocentric_side_qa": {"gold_on_your_side"},
-    "facing_gold_qa": {"facing_gold"},
-    "near_gold_qa": {"near_gold"},
-    "line_facing_qa": {"facing_line"},
-    "turn_qa": {"turn_to_gold", "turn_away_from_gold", "turn_to_line", "turn_away_from_line"},
-    "next_move_qa": {"straight_collects", "turn_toward_gold_word", "next_move"},
-    "action_names": {"action_to_name", "name_to_action"},
-    "arrow": {"draw_line_to_gold", "copy_scene"},
+    "side_qa": ("gold_left_right", "gold_up_down", "agent_left_right", "agent_up_down"),
+    "egocentric_side_qa": ("gold_on_your_side",),
+    "facing_gold_qa": ("facing_gold",),
+    "near_gold_qa": ("near_gold",),
+    "line_facing_qa": ("facing_line",),
+    "turn_qa": ("turn_to_gold", "turn_away_from_gold", "turn_to_line", "turn_away_from_line"),
+    "next_move_qa": ("straight_collects", "turn_toward_gold_word", "next_move"),
+    "action_names": ("action_to_name", "name_to_action"),
+    "arrow": ("draw_line_to_gold", "copy_scene"),
+    "control": (),
+    "language": (),
 }
 
 
-def test_kind_names_and_owners():
+def test_every_task_owns_its_kinds_in_its_own_file():
     for task, names in FIXED_KINDS.items():
-        assert set(kinds_of_task(task)) == names
-    for name in ("zoom_agent", "zoom_gold", "zoom_midpoint", "imagine_without_agent", "imagine_without_gold",
-                 "imagine_without_walls", "imagine_walls_only", "imagine_after_move", "imagine_closer",
-                 "imagine_facing", "recall", "solve_game", "compare_intro", "compare_which",
-                 "readout_closer", "readout_further", "readout_gold_upper_left", "control"):
-        assert name in QUESTION_KINDS
-    with pytest.raises(ValueError, match="unknown question kind"):
-        prompts("no_such_kind")
+        cls = registry.get(task)
+        assert tuple(k.name for k in cls.question_kinds) == names
+        assert cls(batch_size=2).kinds == names
+    owners = {name: task for name, (task, _) in registry.question_kinds().items()}
+    assert owners == {k: t for t, names in FIXED_KINDS.items() for k in names}
+    with pytest.raises(ValueError, match="side_qa: no question kind 'no_such_kind'; its kinds: gold_left_right"):
+        registry.get("side_qa").kind("no_such_kind")
 
 
 def test_answer_vocabularies():
-    assert answers("gold_left_right") == answers("agent_left_right") == answers("gold_on_your_side") == ("left", "right")
-    assert answers("gold_up_down") == answers("agent_up_down") == ("up", "down")
-    for kind in ("facing_gold", "near_gold", "facing_line", "straight_collects"):
-        assert answers(kind) == ("yes", "no")
-    for kind in ("turn_to_gold", "turn_away_from_gold", "turn_to_line", "turn_away_from_line"):
-        assert answers(kind) == ("<clock>", "<anticlock>")
-    assert answers("turn_toward_gold_word") == ("clockwise", "anticlockwise")
-    assert set(answers("next_move")) == {"<forward>", "<clock>", "<anticlock>"}
-    assert answers("compare_which") == ("first", "second")
-    assert answers("zoom_gold") == ()
+    kinds = _kinds()
+    for name in ("gold_left_right", "agent_left_right", "gold_on_your_side"):
+        assert kinds[name].answers == ("left", "right")
+    assert kinds["gold_up_down"].answers == kinds["agent_up_down"].answers == ("up", "down")
+    for name in ("facing_gold", "near_gold", "facing_line", "straight_collects"):
+        assert kinds[name].answers == ("yes", "no")
+    for name in ("turn_to_gold", "turn_away_from_gold", "turn_to_line", "turn_away_from_line"):
+        assert kinds[name].answers == ("<clock>", "<anticlock>")
+    assert kinds["turn_toward_gold_word"].answers == ("clockwise", "anticlockwise")
+    assert set(kinds["next_move"].answers) == {"<forward>", "<clock>", "<anticlock>"}
+    assert kinds["draw_line_to_gold"].answers == kinds["copy_scene"].answers == ()
 
 
 def test_canonical_sets_are_small_and_paraphrases_extend_them():
-    for kind in QUESTION_KINDS.values():
-        if kind.name == "control":
-            assert prompts("control") == ()
-            continue
-        assert 2 <= len(kind.canonical) <= 4 or kind.name.startswith("readout"), kind.name
-        full = prompts(kind.name, paraphrases=True)
+    for kind in _kinds().values():
+        assert 2 <= len(kind.canonical) <= 4, kind.name
+        full = kind.prompts(paraphrases=True)
         assert full[: len(kind.canonical)] == kind.canonical and len(full) > len(kind.canonical)
 
 
-def test_no_prompt_in_two_kinds_and_no_merged_strings():
+def test_no_prompt_in_two_kinds_across_every_task_and_no_merged_strings():
+    """The registry-wide uniqueness rule, recomputed here over every registered task."""
     seen = {}
-    for kind in QUESTION_KINDS.values():
+    for kind in _kinds().values():
         for text in kind.expand(paraphrases=True):
             key = " ".join(text.lower().split()).rstrip("?.!: ")
             assert seen.setdefault(key, kind.name) == kind.name, (text, seen[key], kind.name)
             assert text.count("?") <= 1
+    kinds = _kinds()
     # wording of the egocentric question differs from the image-direction one
-    assert all("your left" in p for p in prompts("gold_on_your_side", True))
-    assert not any("your left" in p for k in kinds_of_task("side_qa") for p in prompts(k, True))
-    # zoom-gold prompts are their own, not another zoom's or the line's
-    others = {p for k in ("zoom_agent", "zoom_midpoint", "draw_line_to_gold") for p in expand(k, True)}
-    assert not others & set(expand("zoom_gold", True))
+    assert all("your left" in p for p in kinds["gold_on_your_side"].prompts(True))
+    assert not any("your left" in p for k in FIXED_KINDS["side_qa"] for p in kinds[k].prompts(True))
 
 
-def test_registry_check_catches_duplicates_and_merged_strings():
-    kinds = dict(QUESTION_KINDS)
-    check_registry(kinds)
-    stolen = prompts("turn_to_gold")[0]
-    kinds["turn_away_from_gold"] = dataclasses.replace(
-        kinds["turn_away_from_gold"], paraphrases=(stolen.upper(),))
+def test_kind_check_catches_duplicates_and_merged_strings():
+    kinds = _kinds()
+    check_kinds(kinds.values())
+    stolen = kinds["turn_to_gold"].canonical[0]
+    bad = {**kinds, "turn_away_from_gold": dataclasses.replace(kinds["turn_away_from_gold"],
+                                                               paraphrases=(stolen.upper(),))}
     with pytest.raises(PromptRegistryError, match="'turn_to_gold' and in 'turn_away_from_gold'.*exactly one"):
-        check_registry(kinds)
-    kinds = dict(QUESTION_KINDS)
-    kinds["near_gold"] = dataclasses.replace(
-        kinds["near_gold"], canonical=kinds["near_gold"].canonical + ("IS THE GOLD close to you",))
-    with pytest.raises(PromptRegistryError, match="twice"):
-        check_registry(kinds)
-    kinds = dict(QUESTION_KINDS)
-    kinds["near_gold"] = dataclasses.replace(kinds["near_gold"], paraphrases=("is the gold  near",))
-    with pytest.raises(PromptRegistryError, match="whitespace"):
-        check_registry(kinds)
-    kinds = dict(QUESTION_KINDS)
-    kinds["near_gold"] = dataclasses.replace(
-        kinds["near_gold"], paraphrases=("are you near?" "is it close?",))
-    with pytest.raises(PromptRegistryError, match="two '\\?'"):
-        check_registry(kinds)
-    kinds = dict(QUESTION_KINDS)
-    kinds["near_gold"] = dataclasses.replace(kinds["near_gold"], paraphrases=("is {thing} near?",))
-    with pytest.raises(PromptRegistryError, match="placeholder"):
-        check_registry(kinds)
+        check_kinds(bad.values())
+    cases = [
+        (dict(canonical=kinds["near_gold"].canonical + ("IS THE GOLD close to you",)), "twice"),
+        (dict(paraphrases=("is the gold  near",)), "whitespace"),
+        (dict(paraphrases=("are you near?" "is it close?",)), "two '\\?'"),
+        (dict(paraphrases=("is {thing} near?",)), "placeholder"),
+        (dict(answers=("yes", "yes")), "repeats an answer"),
+        (dict(canonical=()), "no canonical prompt"),
+    ]
+    for change, message in cases:
+        bad = {**kinds, "near_gold": dataclasses.replace(kinds["near_gold"], **change)}
+        with pytest.raises(PromptRegistryError, match=message):
+            check_kinds(bad.values(), {"near_gold": "near_gold_qa"})
+    with pytest.raises(PromptRegistryError, match="'near_gold' \\(task near_gold_qa\\) is declared twice"):
+        check_kinds([kinds["near_gold"], kinds["near_gold"]], {"near_gold": "near_gold_qa"})
 
 
-def test_action_tables_agree_with_game_md():
-    # GAME.md: 1 forward, 2 backward, 3 <clock> = clockwise in the image, 4 <anticlock>
+def _task(name, kinds, labels=("yes", "no")):
+    return type("T", (TaskDataModule,), {"name": name, "label_names": labels, "question_kinds": kinds,
+                                         "sample": lambda self, g, b: None})
+
+
+def test_registering_a_task_checks_its_kinds_and_across_tasks():
+    near = _kinds()["near_gold"]
+    with pytest.raises(PromptRegistryError, match="answers \\['maybe'\\] of kind 'unsure' are not in its label_names"):
+        registry.register(_task("unsure_qa", (QuestionKind("unsure", "always maybe", ("is it so?",), answers=("maybe",)),)))
+    copy = dataclasses.replace(near, name="near_again")
+    registry.register(_task("copycat_qa", (copy,)))
+    try:
+        with pytest.raises(PromptRegistryError, match="'are you near the gold\\?' appears in 'near_again' \\(task "
+                                                      "copycat_qa\\) and in 'near_gold' \\(task near_gold_qa\\)"):
+            registry.names()
+    finally:
+        registry.unregister("copycat_qa")
+    registry.register(_task("twin_qa", (near,)))
+    try:
+        with pytest.raises(PromptRegistryError, match="declared by task 'near_gold_qa' and by task 'twin_qa'"):
+            registry.names()
+    finally:
+        registry.unregister("twin_qa")
+    assert "twin_qa" not in registry.names()
+
+
+def test_action_tables_agree_with_the_game():
+    # docs/game.md: 1 forward, 2 backward, 3 <clock> = clockwise in the image, 4 <anticlock>
     assert ACTION_TOKENS == {1: "<forward>", 2: "<backward>", 3: "<clock>", 4: "<anticlock>"}
     assert ACTION_NAMES == {1: "forward", 2: "backward", 3: "turn clockwise", 4: "turn anticlockwise"}
     # the action_names kinds pair the same id on both sides
-    to_name = QUESTION_KINDS["action_to_name"]
+    to_name, to_token = _kinds()["action_to_name"], _kinds()["name_to_action"]
     assert to_name.slot_values == tuple(ACTION_TOKENS[a] for a in (1, 2, 3, 4))
     assert to_name.answers == tuple(ACTION_NAMES[a] for a in (1, 2, 3, 4))
-    to_token = QUESTION_KINDS["name_to_action"]
     assert to_token.slot_values == tuple(ACTION_NAMES[a] for a in (1, 2, 3, 4))
     assert to_token.answers == tuple(ACTION_TOKENS[a] for a in (1, 2, 3, 4))
-
-
-def test_verbal_moves_recall_and_moves_text():
-    moves = dict(verbal_moves())
-    assert moves["turn a little clockwise"] == (3,) * 5
-    assert moves["turn a lot anticlockwise"] == (4,) * 10
-    assert moves["take one step forward"] == (1,)
-    assert moves["turn around"] == (3,) * 30
-    assert moves["turn a little anticlockwise and take two steps forward"] == (4,) * 5 + (1, 1)
-    assert len(moves) == len(verbal_moves())
-    assert recall_prompts(0) == ("show the current view",)
-    assert recall_prompts(2) == ("show the view from two steps ago",)
-    assert all("three steps ago" in p for p in recall_prompts(3, paraphrases=True))
-    with pytest.raises(ValueError):
-        recall_prompts(4)
-    assert moves_text([3, 3, 1]) == "<clock><clock><forward>" and moves_text([]) == ""
-    with pytest.raises(ValueError):
-        moves_text([0])
 
 
 # ---------------------------------------------------------------- tokenizer
@@ -178,9 +185,9 @@ def test_action_tokens_are_single_ids(tok):
 
 
 def test_round_trip_every_prompt_and_answer(tok):
-    for text in task_language():
+    for text in _language():
         assert tok.decode(tok.encode(text)) == text, text
-    for kind in QUESTION_KINDS.values():
+    for kind in _kinds().values():
         for template in kind.prompts(paraphrases=True):
             assert tok.decode(tok.encode(template)) == template
         for answer in kind.answers:
@@ -198,20 +205,19 @@ def test_shipped_tokenizer_is_built_from_the_task_language(tok):
 
     words = pre_tokenizers.ByteLevel(add_prefix_space=False)
     special = re.compile("|".join(re.escape(t) for t in SPECIAL_TOKENS.values()))
-    for text in task_language():
+    for text in _language():
         for part in filter(None, special.split(text)):
             assert len(tok.encode(part)) == len(words.pre_tokenize_str(part)), part
 
 
-def test_solve_game_ids_are_prefix_plus_action_ids(tok):
-    for template in prompts("solve_game", paraphrases=True):
-        empty = tok.encode(template.format(moves=""))
-        filled = tok.encode(template.format(moves=moves_text([3, 4, 1])))
-        assert filled == empty + [tok.action_id(3), tok.action_id(4), tok.action_id(1)]
+def test_action_tokens_inside_a_prompt_are_their_own_ids(tok):
+    empty = tok.encode("moves so far:")
+    assert tok.encode("moves so far:<clock><anticlock><forward>") == empty + [tok.action_id(3), tok.action_id(4),
+                                                                           tok.action_id(1)]
 
 
 def test_overflow_raises_and_truncate_truncates(tok):
-    text = "solve the game. moves so far:" + moves_text([3] * 40)
+    text = "solve the game. moves so far:" + "<clock>" * 40
     n = len(tok.encode(text))
     with pytest.raises(TokenOverflowError, match=f"{n} tokens.*limit of 32.*max_len.*truncate=True"):
         tok.encode(text, max_len=32)
@@ -237,14 +243,15 @@ def test_encode_dialogue(tok):
 
 
 def test_prompt_table(tok):
-    table = PromptTable(tok, prompts("near_gold", True), max_len=12)
+    near_gold = _kinds()["near_gold"]
+    table = PromptTable(tok, near_gold.prompts(True), max_len=12)
     assert table.ids.shape == (len(table), 12) and table.lengths.shape == (len(table),)
     for i, text in enumerate(table.strings):
         assert table.ids[i, : table.lengths[i]].tolist() == [tok.bos_id] + tok.encode(text)
         assert (table.ids[i, table.lengths[i] :] == tok.pad_id).all()
-    assert table.index(prompts("near_gold")[1]) == 1
-    replies = PromptTable(tok, answers("near_gold"), 3, role="reply")
-    _, r = tok.encode_dialogue(["x", "x"], list(answers("near_gold")), 4, 3)
+    assert table.index(near_gold.canonical[1]) == 1
+    replies = PromptTable(tok, near_gold.answers, 3, role="reply")
+    _, r = tok.encode_dialogue(["x", "x"], list(near_gold.answers), 4, 3)
     assert torch.equal(replies.ids, r)
     with pytest.raises(TokenOverflowError):
         PromptTable(tok, ["which way should you turn to face away from the gold?"], 4)

@@ -7,12 +7,13 @@
 
 Files, one concept each: `config.py` (sizes, presets), `layers.py` (attention blocks, positions,
 masks), `vision.py` (image encoder/decoder), `language.py` (text encoder/decoder), `memory.py`
-(memory writer, canvas FIFO), `state.py`, `step.py` (inputs/outputs), `brain.py` (one step),
+(memory writer, canvas FIFO), `kinds.py` (the names of the question-kind head's classes), `state.py`, `step.py` (inputs/outputs), `brain.py` (one step),
 `generate.py` (writing a reply). `python -m penguin.brain` prints the presets' parameter counts.
 """
 from penguin.brain.brain import Brain, Context, parameter_count
 from penguin.brain.config import PAD_ID, PRESETS, BrainConfig, preset
 from penguin.brain.generate import generate
+from penguin.brain.kinds import KindVocabulary
 from penguin.brain.state import BrainState
 from penguin.brain.step import BrainOutput, BrainStep
 
@@ -25,6 +26,7 @@ __all__ = [
     "BrainState",
     "BrainStep",
     "Context",
+    "KindVocabulary",
     "generate",
     "parameter_count",
     "preset",

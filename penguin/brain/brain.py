@@ -57,6 +57,7 @@ from penguin.brain.layers import GatedReader, SelfAttentionStack, key_mask
 from penguin.brain.memory import MemoryEncoder, push_canvas
 from penguin.brain.state import BrainState
 from penguin.brain.step import BrainOutput, BrainStep
+from penguin.brain.kinds import KindVocabulary
 from penguin.brain.vision import ImageDecoder, ImageEncoder
 
 
@@ -105,8 +106,10 @@ class Brain(nn.Module):
             nn.LayerNorm(2 * width), nn.Linear(2 * width, width), nn.GELU(),
             nn.Linear(width, 1 + config.canvases),
         )
-        # Names the question kind from the question alone (the `kind` loss term; step 5 above).
+        # Names the question kind from the question alone (the `kind` loss term; step 5 above);
+        # the vocabulary says which kind each of its classes stands for.
         self.kind_head = nn.Linear(width, config.question_kinds)
+        self.kind_vocabulary = KindVocabulary(config.question_kinds)
         self.apply(initialise)
         for parameter in (self.image_tags, self.memory_tag, self.text_tag, self.value_token,
                           self.image_decoder.queries, self.text_encoder.positions,

@@ -24,8 +24,8 @@ Fields, by component (every transformer stack has its own depth and head count):
   token, prompt) so the sources inform each other before the readers read (`brain.py`).
 - `memory_encoder_*`, `memory_slots`: the memory writer and the number of memory slots (`memory.py`).
 - `canvases`: how many of the brain's last image predictions it keeps (FIFO).
-- `question_kinds`: classes of the question-kind head (one per `penguin.text.prompts.kind_id`;
-  room to grow beyond the registry's kinds without changing the brain's shape).
+- `question_kinds`: classes of the question-kind head (`kinds.py`: each class is named by the
+  brain's kind vocabulary; room to grow beyond the registered kinds without changing the brain's shape).
 - `vocab_size`, `max_prompt_len`, `max_reply_len`: the text sizes. Token id `PAD_ID` (0) is padding
   by the tokenizer's contract.
 """

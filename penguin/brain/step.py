@@ -66,7 +66,7 @@ class BrainOutput:
     - `selection_logits`: `[B, 1 + C]` over [input image, canvas 0 … C−1]; their softmax mixed the
       image features the decoders read. The input entry is −inf on a step without an image.
     - `kind_logits`: `[B, question_kinds]` or `None` (no prompt): which question kind the prompt
-      asks (`penguin.text.prompts.kind_id`), read from the question alone.
+      asks (classes named by `Brain.kind_vocabulary`), read from the question alone.
     """
 
     text_logits: Tensor | None

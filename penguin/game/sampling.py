@@ -7,6 +7,9 @@
 - `sample_bare`: the tutorial level — side walls only; agent uniform over positions clear of the
   walls; heading U(0, 2π); one gold uniform in the box `agent ± max_offset` clipped to where it is
   clear of the walls, redrawn while it overlaps the agent.
+- `sample_line`: a blue line per sample from the agent's rim — angle φ uniform, or with
+  `facing_share=p` a share p of the lines inside the facing cone (|φ − θ| < π/6, `facing_line`)
+  and the rest outside, uniform within each; length ℓ ~ U(`LINE_LENGTH`).
 - `sample_full`: side walls plus 1–2 interior walls (length U(0.375, 0.75), angle U(0, 2π) or
   0/π/2 with `right_angles=True`) placed fully inside the room; 1–2 gold anywhere clear of walls
   and of each other; the agent anywhere clear of walls and gold.
@@ -27,7 +30,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from penguin.game.geometry import distance_to_walls
+from penguin.game.geometry import FACING_LINE_HALF_ANGLE, distance_to_walls, wrap_angle
 from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS, WALL_THICKNESS, Scene
 
 CLEARANCE = 1e-4
@@ -36,6 +39,7 @@ FULL_WALL_SLOTS = SIDE_WALL_SLOTS + 2
 INTERIOR_LENGTH = (0.375, 0.75)
 GAP_WIDTH = 2 * AGENT_RADIUS
 
+LINE_LENGTH = (0.15, 0.35)
 _INNER_LO = WALL_THICKNESS  # inner edge of the side walls
 
 
@@ -104,6 +108,22 @@ def sample_bare(generator: torch.Generator, batch: int, *, max_offset: float = 0
     gold = _draw_until(batch, draw, clear)
     scene = Scene(agent, heading, gold.unsqueeze(1), torch.ones(batch, 1, dtype=torch.bool), walls, wall_valid)
     return scene.to(device)
+
+
+def sample_line(generator: torch.Generator, scene: Scene, *,
+                facing_share: float | None = None) -> tuple[Tensor, Tensor]:
+    """`(angle φ [B], length ℓ [B])` of a line from each agent's rim (see the module docstring)."""
+    batch = scene.batch_size
+    if facing_share is None:
+        angle = 2 * math.pi * torch.rand(batch, generator=generator)
+    else:
+        cone = FACING_LINE_HALF_ANGLE
+        inside = torch.rand(batch, generator=generator) < facing_share
+        offset_in = (2 * torch.rand(batch, generator=generator) - 1) * cone
+        offset_out = cone + torch.rand(batch, generator=generator) * (2 * math.pi - 2 * cone)
+        angle = wrap_angle(scene.heading + torch.where(inside, offset_in, offset_out))
+    lo, hi = LINE_LENGTH
+    return angle, lo + (hi - lo) * torch.rand(batch, generator=generator)
 
 
 def sample_full(generator: torch.Generator, batch: int, *, right_angles: bool = False,

@@ -1,32 +1,20 @@
-"""Penguin's text: the task language (prompts), the tokenizer, and the procedural sentence corpus.
+"""Penguin's text: the building blocks of the task language, the tokenizer, the sentence corpus.
 
-- ``prompts``: ``QUESTION_KINDS`` — every question kind, its prompts, answers and answer rule.
-  The function ``prompts.prompts(kind)`` is not re-exported here: it would shadow the module.
+- ``prompts``: ``QuestionKind`` (a question's prompts, answers and rule; each task declares its
+  own), ``check_kinds`` (the prompt rules), ``ACTION_NAMES`` / ``ACTION_TOKENS``. The project-wide
+  set of kinds is ``datamodules.registry.question_kinds()``.
 - ``tokenizer``: ``Tokenizer`` (byte-level BPE + special roles), ``PromptTable`` (tokenise once,
   pick rows by index), ``TokenOverflowError``.
 - ``corpus``: ``sentences`` (procedural scene sentences), ``SentencePool``.
-- ``build_tokenizer``: ``python -m penguin.text.build_tokenizer`` rebuilds ``tokenizer.json``.
+- ``build_tokenizer``: ``python -m penguin.text.build_tokenizer`` builds a tokenizer file.
 """
 from penguin.text.corpus import SentencePool, sentences
-from penguin.text.prompts import (
-    ACTION_NAMES,
-    ACTION_TOKENS,
-    QUESTION_KINDS,
-    PromptRegistryError,
-    QuestionKind,
-    answers,
-    expand,
-    kinds_of_task,
-    moves_text,
-    recall_prompts,
-    verbal_moves,
-)
+from penguin.text.prompts import ACTION_NAMES, ACTION_TOKENS, PromptRegistryError, QuestionKind, check_kinds
 from penguin.text.tokenizer import SPECIAL_TOKENS, PromptTable, Tokenizer, TokenOverflowError
 
 __all__ = [
     "ACTION_NAMES",
     "ACTION_TOKENS",
-    "QUESTION_KINDS",
     "SPECIAL_TOKENS",
     "PromptRegistryError",
     "PromptTable",
@@ -34,11 +22,6 @@ __all__ = [
     "SentencePool",
     "TokenOverflowError",
     "Tokenizer",
-    "answers",
-    "expand",
-    "kinds_of_task",
-    "moves_text",
-    "recall_prompts",
+    "check_kinds",
     "sentences",
-    "verbal_moves",
 ]

@@ -1,14 +1,18 @@
-"""Rebuild ``penguin/text/tokenizer.json``, deterministically, from Penguin's own text.
+"""Build a tokenizer file, deterministically, from Penguin's own text.
 
 Usage::
 
-    python -m penguin.text.build_tokenizer                       # rewrite the shipped file
-    python -m penguin.text.build_tokenizer --out /tmp/tok.json --vocab-size 4096
+    python -m penguin.text.build_tokenizer --out /tmp/tok.json [--vocab-size 4096]
 
-Run it after changing ``prompts.py`` or ``corpus.py`` and commit the result. The training text is
+The shipped ``penguin/text/tokenizer.json`` is a fixed artefact: its token ids are part of every
+brain's embedding, so every checkpoint depends on it, and rebuilding it would renumber the ids.
+A new task does not need a new tokenizer (byte-level BPE encodes any text; the test
+``tests/test_text.py::test_shipped_tokenizer_is_built_from_the_task_language`` tells which of the
+registered task language is not one token per word). Build a new one for a new brain and point
+the tasks at it (task option ``tokenizer``). The training text is
 
-1. the task language (``prompts.task_language()``: every prompt, paraphrase, answer, verbal move
-   and action name), repeated so its words merge first;
+1. the task language of every registered task (``prompts.task_language``: every prompt,
+   paraphrase, answer, slot value and action name), repeated so its words merge first;
 2. a fixed sample of the procedural corpus (``corpus.sentences`` with seed 0);
 3. a few hundred common English words (below), so user sentences tokenise reasonably too.
 
@@ -31,7 +35,6 @@ from penguin.text import corpus, prompts
 from penguin.text.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 DEFAULT_VOCAB_SIZE = 2048
-DEFAULT_OUT = Path(__file__).with_name("tokenizer.json")
 CORPUS_SEED = 0
 CORPUS_SENTENCES = 20_000
 TASK_LANGUAGE_REPEATS = 20
@@ -70,7 +73,9 @@ war warm wash week weight wind window winter woman women wood year young
 
 def training_text() -> list[str]:
     """The tokenizer's training text, in a fixed order (see the module docstring)."""
-    language = list(prompts.task_language())
+    from datamodules import registry
+
+    language = list(prompts.task_language(kind for _, kind in registry.question_kinds().values()))
     sample = corpus.sentences(torch.Generator().manual_seed(CORPUS_SEED), CORPUS_SENTENCES)
     words = COMMON_WORDS.split()
     # Words alone and after a space: byte-level BPE sees "word" and " word" as different pieces.
@@ -103,7 +108,8 @@ def build(vocab_size: int = DEFAULT_VOCAB_SIZE) -> Tokenizer:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m penguin.text.build_tokenizer", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output file (default: {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output file (the shipped penguin/text/tokenizer.json is fixed: see above)")
     parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
                         help=f"largest vocabulary, special tokens included (default: {DEFAULT_VOCAB_SIZE})")
     args = parser.parse_args(argv)

@@ -180,6 +180,15 @@ class SentencePool(PromptTable):
             raise ValueError(f"sentence file {path} holds no sentences (one sentence a line expected)")
         return cls(tokenizer, lines, max_len, role=role, truncate=truncate)
 
+    @classmethod
+    def of(cls, tokenizer: Tokenizer, max_len: int, *, sentences_file: str | Path | None = None,
+           pool_size: int = 4096, seed: int = 0, truncate: bool = False) -> "SentencePool":
+        """The sentences of ``sentences_file`` if given, else ``pool_size`` procedural ones drawn
+        with ``seed`` — the sentence options of the ``language`` and ``control`` tasks."""
+        if sentences_file is not None:
+            return cls.from_file(sentences_file, tokenizer, max_len, truncate=truncate)
+        return cls.procedural(tokenizer, pool_size, max_len, seed=seed, truncate=truncate)
+
     def draw(self, generator: torch.Generator, n: int) -> torch.Tensor:
         """``n`` uniform row indices (LongTensor) into this pool: ``pool.ids[pool.draw(g, n)]``."""
         return torch.randint(len(self), (n,), generator=generator)
