@@ -1,6 +1,6 @@
 """`action_names` — an action token ↔ its name, both directions.
 
-Skill: ground the action tokens in words (GAME.md action table). The scene is shown but ignored.
+Skill: ground the action tokens in words (docs/game.md action table). The scene is shown but ignored.
 
 | question kind    | prompt (canonical)              | answer rule                                   |
 |------------------|---------------------------------|-----------------------------------------------|

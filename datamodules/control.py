@@ -1,6 +1,6 @@
 """`control` — reconstruct the control image set while reading a control sentence.
 
-Skill: see and redraw anything the game can show — the original's reconstruction diet. Input:
+Skill: see and redraw anything the game can show — the reconstruction diet. Input:
 a control-set view (`penguin.game.control`: full scenes with interior walls, before or after a
 jitter, and zooms of factor 2–21 on gold, agent, wall corners and edges, random points). Prompt:
 a control sentence from the procedural corpus (or `sentences_file`), trained as language

@@ -1,6 +1,6 @@
 """`egocentric_side_qa` — is the gold on your left or on your right, relative to your heading?
 
-Skill: take the agent's point of view. In the agent frame (GAME.md), `l = d · (−sin θ, cos θ)`
+Skill: take the agent's point of view. In the agent frame (docs/game.md), `l = d · (−sin θ, cos θ)`
 with `d = gold − agent` is how far the gold lies to the agent's **right** (θ grows clockwise in
 the image, so the right-hand side is θ + π/2).
 

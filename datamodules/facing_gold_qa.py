@@ -1,6 +1,6 @@
 """`facing_gold_qa` — are you facing the gold?
 
-Skill: judge whether going straight ahead collects the gold (walls ignored). GAME.md:
+Skill: judge whether going straight ahead collects the gold (walls ignored). docs/game.md:
 `facing_gold` ⟺ `f > 0` and `|l| < r_a + r_g`, with `(f, l)` the gold in the agent frame.
 
 | question kind | prompt (canonical)          | answer rule                         |

@@ -1,7 +1,7 @@
 """`line_facing_qa` — are you facing the blue line?
 
 Skill: compare the heading with a drawn direction. A blue line starts at the agent's rim at angle
-φ (length U(0.15, 0.35)); GAME.md: `facing_line(φ)` ⟺ circular `|φ − θ| < π/6`.
+φ (length U(0.15, 0.35)); docs/game.md: `facing_line(φ)` ⟺ circular `|φ − θ| < π/6`.
 
 | question kind | prompt (canonical)         | answer rule                           |
 |---------------|----------------------------|---------------------------------------|

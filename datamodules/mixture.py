@@ -89,7 +89,7 @@ class TaskMixture(EpisodeStreamModule):
 
     def task_of(self, step: int) -> str:
         """The task of training step `step`. Steps already produced under the previous shares keep
-        them (see `update_sampler`), so a resumed run draws exactly what the original drew."""
+        them (see `update_sampler`), so a resumed run draws exactly what the uninterrupted run drew."""
         if self._previous is not None and step < self._previous[0]:
             return draw_task(self.task_names, self._previous[1], step, self.seed)
         return self.sampler.choose(step, self.seed)

@@ -1,6 +1,6 @@
 """`near_gold_qa` — are you near the gold?
 
-Skill: judge distance. GAME.md: `near` ⟺ `|gold − agent| < 0.15` (centre to centre).
+Skill: judge distance. docs/game.md: `near` ⟺ `|gold − agent| < 0.15` (centre to centre).
 
 | question kind | prompt (canonical)        | answer rule                 |
 |---------------|---------------------------|-----------------------------|

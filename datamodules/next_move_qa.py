@@ -1,6 +1,6 @@
 """`next_move_qa` — will going straight collect the gold, which way to turn, what is your next move?
 
-Skill: the greedy oracle's decision, asked three ways (GAME.md predicates).
+Skill: the greedy oracle's decision, asked three ways (docs/game.md predicates).
 
 | question kind           | prompt (canonical)                                  | answer rule                                   |
 |-------------------------|-----------------------------------------------------|-----------------------------------------------|

@@ -73,12 +73,13 @@ def load_all() -> None:
     _check_across_tasks()
 
 
-def load_modules(modules: Iterable[str]) -> None:
-    """Import users' task modules: module names (`my_tasks`) or `.py` file paths."""
+def load_modules(modules: Iterable[str], origin: str = "task_modules") -> None:
+    """Import users' task modules: module names (`my_tasks`) or `.py` file paths. Errors are one
+    line starting with `origin` (the option that named the modules)."""
     for module in modules:
         if not isinstance(module, str) or not module:
-            raise ValueError(f"task_modules: {module!r} is not a module name or a .py path")
-        _import(module, "task_modules")
+            raise ValueError(f"{origin}: {module!r} is not a module name or a .py path")
+        _import(module, origin)
     load_all()
 
 

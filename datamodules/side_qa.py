@@ -1,6 +1,6 @@
 """`side_qa` — where is the gold, in image directions?
 
-Skill: relate two objects along the image axes. Directions are **image** directions (GAME.md):
+Skill: relate two objects along the image axes. Directions are **image** directions (docs/game.md):
 x grows right, y grows down; agent-relative sides are `egocentric_side_qa`.
 
 | question kind      | prompt (canonical)                   | answer rule                              |

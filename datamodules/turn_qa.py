@@ -1,7 +1,7 @@
 """`turn_qa` — which way should you turn to face (or face away from) the gold or the line?
 
 Skill: the sign of an angle difference. A blue line is drawn from the agent's rim at a uniform
-angle φ in every sample, so the model must read which object the question names. GAME.md:
+angle φ in every sample, so the model must read which object the question names. docs/game.md:
 turning toward angle α is clockwise iff `(α − θ) mod 2π < π`; "away" turns toward α + π.
 
 | question kind         | prompt (canonical)                                      | target angle α          |

@@ -10,7 +10,7 @@ carry the term, the per-step outputs (for metrics and image grids) and the final
 | `answer` | cross-entropy of `text_logits[:, t]` against `reply_ids[:, t + 1]` on `answer_mask` | steps whose answer mask is set   |
 | `lm`     | cross-entropy of `prompt_logits[:, t]` against `prompt_ids[:, t + 1]` on `lm_mask`  | steps whose LM mask is set       |
 | `value`  | MSE of the value head to `value_target`                                           | steps with a value target         |
-| `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax — the original applied a second one to already-normalised weights) | steps with a slot target |
+| `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax: never a second one over already-normalised weights) | steps with a slot target |
 | `kind`   | cross-entropy of `kind_logits` against the class of the question kind asked (`brain.kind_vocabulary`) | steps with a `question`; samples with −1 are skipped |
 
 **Foreground and edit weighting.** Most pixels are white background, so a plain MSE is dominated

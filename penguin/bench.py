@@ -8,7 +8,7 @@
 `train` times whole training steps of a brain preset (see `run_train`): samples/s, the share of
 step time spent building and rendering data, and the model FLOP utilisation on a GPU.
 
-`game` times the game engine's data path (DESIGN.md "Data path"): scene sampling on the CPU and
+`game` times the game engine's data path (docs/architecture.md "The data path"): scene sampling on the CPU and
 rendering where the model runs, each on its own, for
 
 | row        | what one item is                                                              |

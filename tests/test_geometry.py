@@ -40,7 +40,7 @@ def test_predicates_match_the_reference(scenes):
         ref = _reference(scenes, i)
         for name, value in ref.items():
             assert ours[name][i] == value, (name, i)
-    assert 0.03 < sum(ours["facing_gold"]) / scenes.batch_size < 0.15  # rare, as GAME.md measured
+    assert 0.03 < sum(ours["facing_gold"]) / scenes.batch_size < 0.15  # docs/game.md: 8.5 % of bare scenes
     assert 0.05 < sum(ours["near"]) / scenes.batch_size < 0.17
 
 
@@ -99,7 +99,7 @@ def test_greedy_trace_matches_a_sample_by_sample_reference():
 def test_greedy_trace_statistics_on_bare_scenes():
     trace = greedy_trace(sample_bare(torch.Generator().manual_seed(9), 2000))
     finished = trace.length[~trace.stuck].float()
-    assert 15 <= finished.median().item() <= 23  # GAME.md: median 19 moves on the old engine
+    assert 15 <= finished.median().item() <= 23  # docs/game.md: a median of 19 moves
     assert 0.01 < trace.stuck.float().mean().item() < 0.10
 
 

@@ -1,4 +1,4 @@
-"""Sampled scenes are valid (nothing overlaps, everything inside the room), seeded, and distributed as GAME.md says."""
+"""Sampled scenes are valid (nothing overlaps, everything inside the room), seeded, and distributed as docs/game.md says."""
 import math
 
 import pytest
@@ -74,7 +74,7 @@ def test_sampling_is_deterministic_per_seed_and_differs_across_seeds():
 def test_bare_scene_label_rates_match_the_old_engine():
     from penguin.game.geometry import near
     scene = sample_bare(torch.Generator().manual_seed(3), 20000)
-    assert 0.08 < near(scene).float().mean().item() < 0.13  # GAME.md: 10.7 %
+    assert 0.08 < near(scene).float().mean().item() < 0.13  # docs/game.md: 9.9 % of bare scenes
 
 
 def test_jitter_has_three_segments_of_1_to_30_repeats():

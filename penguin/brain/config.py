@@ -4,7 +4,7 @@
 |-----------|-------|-----------------|-------|---------------------------------------------------|
 | `tiny64`  | 64 px | 8×8 of 8 px     | 128   | CPU tests: a batch-8 train step well under 1 s    |
 | `small64` | 64 px | 8×8 of 8 px     | 384   | real training at low resolution first             |
-| `seed224` | 224 px| 16×16 of 14 px  | 768   | the original sizes, ≈260 M parameters             |
+| `seed224` | 224 px| 16×16 of 14 px  | 768   | the seed brain's sizes, ≈260 M parameters             |
 
 `python -m penguin.brain` prints each preset with its parameter count.
 
@@ -12,7 +12,7 @@ Fields, by component (every transformer stack has its own depth and head count):
 
 - `image_size`, `patch_size`: images are `[B, 3, image_size, image_size]` in `[0, 1]`, cut into a
   `grid × grid` token grid with `grid = image_size // patch_size`.
-- `stem`: how pixels become tokens. `"patch"` is the original linear patch embedding. `"conv"` is a
+- `stem`: how pixels become tokens. `"patch"` is a linear patch embedding (ViT). `"conv"` is a
   CoordConv stem (two coordinate channels appended to the pixels, then log2(patch_size) strided 3×3
   convolutions). Locating 1–3 px gold is the hard part of this game: in a CPU trial a plain 8-px
   patch ViT learned neither left/right nor near in 10 minutes, while a small CNN with coordinate
@@ -123,7 +123,7 @@ PRESETS: dict[str, BrainConfig] = {
         memory_encoder_layers=1, memory_encoder_heads=6,
         memory_slots=64,
     ),
-    # The original's listed stacks (image 6/3, text 8/4) come to ≈175 M; its ≈260 M total is
+    # The seed brain's listed stacks (image 6/3, text 8/4) come to ≈175 M; its ≈260 M total is
     # reached with an 8-layer context encoder and a 3-layer memory writer.
     "seed224": BrainConfig(
         image_size=224, patch_size=14, stem="patch", width=768,

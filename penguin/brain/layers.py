@@ -62,7 +62,7 @@ class GatedReader(nn.Module):
     needs ("is the gold left of you?" / "are you left of the gold?": for the same scene the answers
     are opposite, so any term linear in the image averages to zero over the two questions); "is the
     gold near you?" is likewise even in the agent–gold offset (squares of the image's features).
-    Measured through the text decoder on both left/right questions (bench/RESULTS.md, session 4):
+    Measured through the text decoder on both left/right questions (bench/RESULTS.md):
     a GELU MLP in the same place plateaued at 0.70, the gated reader reached 0.94 by step 1,200.
 
     `left` and `right` keep PyTorch's fan-in initialisation (see `reset_parameters`): a product of

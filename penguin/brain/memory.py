@@ -9,8 +9,8 @@ memory too) and produce new values `new [B, M, D]`; slot k then moves toward its
 
 so slot 0 holds only the latest step and higher slots are ever slower averages — a spread of time
 scales without any bookkeeping of step counts. The write returns a new tensor; the stored memory is
-never modified in place, and context tags are added only to the copy placed in the context (an
-original bug added a tag in place and accumulated it in the memory).
+never modified in place, and context tags are added only to the copy placed in the context, so
+the memory never accumulates a tag.
 
 Canvases: the brain's last `C` image predictions `[B, C, 3, S, S]`, newest first. `push_canvas`
 puts the newest prediction at index 0 and drops the oldest.

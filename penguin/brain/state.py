@@ -6,8 +6,7 @@
     state = state.detach()                             # soft reset: keep values, cut the graph
 
 Keeping the state outside the module means the module's `state_dict` holds parameters only, so a
-checkpoint loads into any batch size and device (an original bug kept a batch-shaped memory buffer
-in the checkpoint).
+checkpoint loads into any batch size and device (nothing batch-shaped is ever a buffer).
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ tokens and a linear head; bench/RESULTS.md): with floor-as-white and a stem Laye
 nothing in 1,800 steps; with ink and gated coordinates it reached 94 % by step 1,000.
 
 Stems (`config.stem`):
-- `"patch"`: one `patch_size` × `patch_size` convolution with the same stride — the original ViT
-  patch embedding.
+- `"patch"`: one `patch_size` × `patch_size` convolution with the same stride — a ViT's patch
+  embedding.
 - `"conv"`: a CoordConv stem. Two channels holding the pixel's x and y in `[-1, 1]`, multiplied by
   the pixel's ink (so they too are 0 on empty floor), are appended to the ink channels, then
   log2(patch_size) 3×3 convolutions of stride 2 with GELU between them halve the image down to the

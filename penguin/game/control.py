@@ -1,10 +1,10 @@
-"""Jitter and the control image set (GAME.md "Views and overlays").
+"""Jitter and the control image set (docs/game.md "Rendering").
 
 **Jitter**: 3 segments, each one uniform action from {1, 2, 3, 4} (forward, backward, clockwise,
 anticlockwise) repeated U{1..30} times, executed with physics. `jitter_actions` draws the `[B, 90]`
 action table (0 = nothing pads the unused tail), `jitter` runs it.
 
-**Control set** — the reconstruction diet of the original (`sample_control`): full scenes
+**Control set** — the reconstruction diet (`sample_control`): full scenes
 (interior walls at any angle) shown as
 
 | share | view                                                                       |

@@ -1,6 +1,6 @@
-"""Angles and the geometry predicates of GAME.md — the one module that does angle arithmetic.
+"""Angles and the geometry predicates of docs/game.md — the one module that does angle arithmetic.
 
-Conventions (GAME.md): x grows right, y grows down; heading θ ∈ [0, 2π), θ = 0 faces +x and
+Conventions (docs/game.md): x grows right, y grows down; heading θ ∈ [0, 2π), θ = 0 faces +x and
 increasing θ turns **clockwise as seen in the image**. So the agent's right-hand side points along
 θ + π/2.
 

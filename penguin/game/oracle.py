@@ -1,4 +1,4 @@
-"""The greedy oracle (GAME.md): follow `greedy_move` with physics until the gold is collected.
+"""The greedy oracle (docs/game.md): follow `greedy_move` with physics until the gold is collected.
 
 `greedy_trace(scene, cap=1024)` runs every sample of the batch in lock-step: one batched physics
 step per move, samples that finished (gold collected) or got stuck drop out of the work. A sample

@@ -1,4 +1,4 @@
-"""Scene generation (GAME.md "Scene generation"), batched and driven by an explicit `torch.Generator`.
+"""Scene generation (docs/game.md "Scene generation"), batched and driven by an explicit `torch.Generator`.
 
 - `side_walls`: the four walls along the room's edges; with probability 0.5 one of them (uniform)
   has an exit gap of width `2·r_a` at its middle and is then two pieces. There are only five

@@ -1,6 +1,6 @@
 """Scenes as batched tensors — the one representation every part of Penguin passes around.
 
-A `Scene` holds a batch of `B` game states (GAME.md, "World and conventions"):
+A `Scene` holds a batch of `B` game states (docs/game.md, "World and conventions"):
 
 | field        | dtype / shape     | meaning                                                         |
 |--------------|-------------------|-----------------------------------------------------------------|
@@ -14,7 +14,7 @@ A `Scene` holds a batch of `B` game states (GAME.md, "World and conventions"):
 Scenes are immutable values: every function that "changes" a scene returns a new one
 (`Scene.replace`). Invalid slots carry finite filler so batched arithmetic never sees NaN.
 
-Conversion to and from the scene JSON of GAME.md::
+Conversion to and from the scene JSON of docs/game.md::
 
     {"agent": [x, y], "heading": θ, "gold": [[x, y], ...],
      "walls": [[cx, cy, length, thickness, angle], ...]}
@@ -86,7 +86,7 @@ class Scene:
         return Scene(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
     def replace(self, **changes: Tensor) -> "Scene":
-        """A new scene with some fields swapped (the original is untouched)."""
+        """A new scene with some fields swapped (this scene is untouched)."""
         return dc_replace(self, **changes)
 
     def __getitem__(self, index: Any) -> "Scene":

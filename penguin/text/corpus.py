@@ -1,7 +1,6 @@
 """Procedural English about game scenes: the control sentences and the language-modelling corpus.
 
-The original project's control corpus was a file that went missing, so every task failed at
-import. Here the corpus is generated: short sentences ("the gold is to the left of the agent.",
+The corpus is generated, so no task depends on a file that can go missing: short sentences ("the gold is to the left of the agent.",
 "a black wall stands near the top of the room.", "the agent turns clockwise twice and walks
 forward.") from templates × word choices — tens of thousands of distinct sentences, each at most
 about 20 tokens. The sentences use the game's words with the game's meanings (left/right/up/down

@@ -10,7 +10,7 @@ Special tokens — one id each, all distinct (ids of the shipped file):
 =============== ==== ==========================================================================
 role            id   token
 =============== ==== ==========================================================================
-``pad``         0    ``<pad>``   padding; never equal to ``<s>`` (the original conflated them)
+``pad``         0    ``<pad>``   padding; never equal to ``<s>``, so padding never reads as a sentence start
 ``bos``         1    ``<s>``     starts the prompt
 ``eos``         2    ``</s>``    ends the answer
 ``sep``         3    ``<sep>``   between prompt and answer
@@ -167,7 +167,7 @@ class Tokenizer:
                           special_tokens: Mapping[str, str] | None = None) -> "Tokenizer":
         """Load an external byte-level BPE pair (GPT-2/RoBERTa ``vocab.json`` + ``merges.txt``).
 
-        This is the format the original project saved (``tokenizers.ByteLevelBPETokenizer``).
+        This is the format ``tokenizers.ByteLevelBPETokenizer.save_model`` writes.
         ``special_tokens`` maps Penguin roles (keys of ``SPECIAL_TOKENS``) to that vocab's tokens,
         e.g. ``{"pad": "<pad>", "bos": "<s>", "eos": "</s>", "sep": "<sep>"}``; a role left out
         uses Penguin's spelling. A role whose token the vocab lacks is added as a new special
@@ -175,7 +175,7 @@ class Tokenizer:
 
         The vocab's ids are kept except one: padding is id 0 by contract with the brain
         (``penguin.brain.config.PAD_ID``), so the pad token trades ids with whatever token held 0
-        (RoBERTa-style vocabs put ``<s>`` there — the original padded with it). Merges refer to
+        (RoBERTa-style vocabs put ``<s>`` there). Merges refer to
         tokens by spelling, so the trade does not change how text splits.
         """
         for p in (vocab_json, merges_txt):
@@ -242,14 +242,14 @@ class Tokenizer:
         return dict(self._ids)
 
     def action_id(self, action: int) -> int:
-        """The token id of GAME.md action ``action`` (1 forward, 2 backward, 3 clock, 4 anticlock)."""
+        """The token id of docs/game.md action ``action`` (1 forward, 2 backward, 3 clock, 4 anticlock)."""
         if action not in _ACTION_ROLES:
-            raise ValueError(f"action {action!r} has no token; action ids with tokens are 1..4 (GAME.md)")
+            raise ValueError(f"action {action!r} has no token; action ids with tokens are 1..4 (docs/game.md)")
         return self._ids[_ACTION_ROLES[action]]
 
     @property
     def id_to_action(self) -> dict[int, int]:
-        """Token id → GAME.md action id, for the four action tokens."""
+        """Token id → docs/game.md action id, for the four action tokens."""
         return dict(self._id_to_action)
 
     def actions_to_ids(self, actions: torch.Tensor) -> torch.Tensor:
@@ -261,7 +261,7 @@ class Tokenizer:
         return table[actions]
 
     def ids_to_actions(self, ids: torch.Tensor) -> torch.Tensor:
-        """Token ids → GAME.md action ids (same shape); any id that is not an action token gives 0."""
+        """Token ids → docs/game.md action ids (same shape); any id that is not an action token gives 0."""
         ids = torch.as_tensor(ids, dtype=torch.long)
         lookup = self._action_of_id.to(ids.device)
         inside = (ids >= 0) & (ids < lookup.numel())
