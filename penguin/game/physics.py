@@ -140,5 +140,5 @@ def _check_actions(scene: Scene, actions: Tensor, ndim: int) -> Tensor:
         got = list(actions.shape) if isinstance(actions, Tensor) else type(actions).__name__
         raise ValueError(f"actions: expected a tensor of shape {shape} with B={scene.batch_size}, got {got}")
     if actions.dtype.is_floating_point or ((actions < 0) | (actions > 4)).any():
-        raise ValueError("actions: expected integer action ids in 0..4 (see docs/game.md "Actions")")
+        raise ValueError("actions: expected integer action ids in 0..4 (see docs/game.md, Actions)")
     return actions.to(scene.device)
