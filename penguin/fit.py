@@ -13,6 +13,13 @@ and checkpoints to `runs/<name>/checkpoints` (`last.ckpt` and the newest `stepN.
 written at the end of every validation, and `last.ckpt` again when training stops);
 the command prints both and the `tensorboard --logdir` line to view them.
 
+**What a run adds** (each unless the config brings its own of that kind): the TensorBoard logger
+and layout (`penguin/tensorboard.py`: no `hp_metric`/`epoch` scalars, a custom-scalars chart per
+task and one of the task shares), the checkpoints (`callbacks/last_checkpoint.py`), the task
+sampler's feedback from validation (`callbacks/sampler_feedback.py`), image grids and answer
+samples (`callbacks/sample_logger.py`), a learning-rate monitor and the task-mix progress bar
+(`callbacks/progress.py`).
+
 **Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
 path): weights, optimizer, schedule, the data stream position and the task sampler's state all
 come back, so the run continues exactly where it stopped.
@@ -34,14 +41,18 @@ import torch
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks.last_checkpoint import LastCheckpoint
 from callbacks.progress import TaskMixProgressBar
+from callbacks.sample_logger import SampleLogger
+from callbacks.sampler_feedback import SamplerFeedback
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
+from penguin.tensorboard import PenguinTensorBoardLogger, TensorBoardLayout
 
 RUNS = "runs"
+PROG = "python -m penguin.fit"  # what --help names: the command a user types
+DESCRIPTION = "Train the brain on a mix of tasks (LightningCLI). Examples: the docstring of penguin/fit.py."
 
 
 def hardware_defaults(cuda: bool | None = None) -> dict:
@@ -64,21 +75,25 @@ class PenguinCLI(LightningCLI):
                              "trainer.num_sanity_val_steps": 0, "trainer.default_root_dir": RUNS})
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
-        """TensorBoard under runs/NAME, checkpoints in runs/NAME/checkpoints, the task-mix progress
-        bar and a learning-rate monitor — unless the config brings its own of those kinds."""
+        """TensorBoard under runs/NAME, checkpoints in runs/NAME/checkpoints, the sampler feedback,
+        sample images and answers, the TensorBoard layout, the task-mix progress bar and a
+        learning-rate monitor — unless the config brings its own of those kinds."""
         name = self.config_init.get("name", "penguin")
         root = Path(config.get("default_root_dir") or RUNS)
         if config.get("logger") in (None, True):
-            config["logger"] = TensorBoardLogger(save_dir=str(root), name=name)
+            config["logger"] = PenguinTensorBoardLogger(save_dir=str(root), name=name)
         present = list(config.get("callbacks") or []) + list(callbacks)
         if not any(isinstance(cb, ModelCheckpoint) for cb in present):
-            # Saved at the end of every validation, after the task sampler has taken its decision,
-            # so a resumed run continues with exactly the state the original had, and last.ckpt
-            # once more when training stops between two validations (max_steps, max_time).
+            # Saved at the end of every validation, after SamplerFeedback has fed the task sampler
+            # (Lightning runs checkpoint callbacks after all others), so a resumed run continues
+            # with exactly the state the original had, and last.ckpt once more when training
+            # stops between two validations (max_steps, max_time).
             callbacks.append(LastCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
                                              auto_insert_metric_name=False, save_last=True, save_top_k=1))
-        if not any(isinstance(cb, LearningRateMonitor) for cb in present):
-            callbacks.append(LearningRateMonitor(logging_interval="step"))
+        for default in (SamplerFeedback(), SampleLogger(), TensorBoardLayout(),
+                        LearningRateMonitor(logging_interval="step")):
+            if not any(isinstance(cb, type(default)) for cb in present):
+                callbacks.append(default)
         if not any(isinstance(cb, TQDMProgressBar) for cb in present) and config.get("enable_progress_bar", True) is not False:
             callbacks.append(TaskMixProgressBar())
         return super()._instantiate_trainer(config, callbacks)
@@ -87,7 +102,8 @@ class PenguinCLI(LightningCLI):
 def main(args: list[str] | None = None) -> int:
     try:
         cli = PenguinCLI(BrainModule, TaskMixture, run=False, args=args, save_config_kwargs={"overwrite": True},
-                         trainer_defaults={"enable_checkpointing": True}, auto_configure_optimizers=False)
+                         trainer_defaults={"enable_checkpointing": True}, auto_configure_optimizers=False,
+                         parser_kwargs={"prog": PROG, "description": DESCRIPTION})
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,15 +1,19 @@
 """`BrainModule` under a Lightning Trainer: non-finite losses skip the step on every rank (the
 weights stay exactly as they were) and stop training after `max_nonfinite` in a row; the
-optimizer's parameter groups follow `lr_multipliers`."""
+optimizer's parameter groups follow `lr_multipliers` and the schedule warms up, then decays; a
+checkpoint written at the end of a validation holds the task sampler after its feedback."""
 import math
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
+from callbacks.sampler_feedback import SamplerFeedback
 from datamodules.mixture import TaskMixture
 from lit_modules import terms
 from lit_modules.brain_module import BrainModule
+from lit_modules.optimization import warmup_cosine
 
 TASKS = ["near_gold_qa", "arrow"]
 
@@ -42,7 +46,8 @@ def test_a_nan_step_leaves_the_weights_untouched_and_training_goes_on(monkeypatc
 
     class Snapshot(L.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            snapshots.append({k: v.detach().clone() for k, v in pl_module.brain.state_dict().items()})
+            snapshots.append({k: v.detach().clone() for k, v in pl_module.brain.state_dict().items()
+                              if isinstance(v, torch.Tensor)})
 
     _poison(monkeypatch, {2})
     trainer = _trainer(5)
@@ -81,3 +86,26 @@ def test_parameter_groups_follow_lr_multipliers_and_decay_rules():
     assert weighting and any(weighting <= {id(p) for p in g["params"]} and g["weight_decay"] == 0 for g in groups)
     with pytest.raises(ValueError, match="model.lr_multipliers: \\['decoder'\\] are not brain components"):
         BrainModule(preset="tiny64", tasks=TASKS, lr_multipliers={"decoder": 2.0}).configure_optimizers()
+
+
+def test_the_schedule_warms_up_linearly_then_follows_a_cosine_to_the_floor():
+    schedule = warmup_cosine(warmup_steps=4, total_steps=14, min_lr_ratio=0.1)
+    assert [schedule(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert schedule(4) == 1.0 and schedule(9) == pytest.approx(0.55) and schedule(14) == pytest.approx(0.1)
+    assert schedule(100) == pytest.approx(0.1)
+
+
+def test_a_checkpoint_at_validation_end_holds_the_sampler_after_its_feedback(tmp_path):
+    module = BrainModule(preset="tiny64", tasks=TASKS, warmup_steps=1)
+    data = TaskMixture(tasks=TASKS, batch_size=2, val_batches=1, sampler="adaptive")
+    # Listed before SamplerFeedback: Lightning still runs checkpoint callbacks last.
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="step{step}", auto_insert_metric_name=False,
+                                 save_top_k=-1)
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, val_check_interval=2, check_val_every_n_epoch=None,
+                        logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, callbacks=[checkpoint, SamplerFeedback()])
+    trainer.fit(module, data)
+    assert set(module.last_val_losses) == set(TASKS)
+    saved = torch.load(tmp_path / "step2.ckpt", map_location="cpu", weights_only=False)["TaskMixture"]
+    assert saved["previous"] is not None, "the checkpoint was written before the sampler's update"
+    assert saved == data.state_dict()

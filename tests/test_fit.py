@@ -1,11 +1,14 @@
-"""`python -m penguin.fit` end to end on the CPU: TensorBoard curves for every task, exact resume,
-one-line config errors, and `python -m penguin.evaluate` on the checkpoint it wrote."""
+"""`python -m penguin.fit` end to end on the CPU: TensorBoard curves for every task and the
+layout it opens on, exact resume, one-line config errors, `--help`, and `python -m penguin.evaluate`
+on the checkpoint it wrote."""
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2, metadata
 
 from datamodules import registry
 from penguin import evaluate, fit
@@ -52,6 +55,28 @@ def test_a_30_step_fit_logs_train_and_val_curves_for_every_task(all_tasks_run):
     train = [v for _, v in scalars["train/loss"]]
     assert len(train) == 30 and all(v == v for v in train)
     assert (all_tasks_run / "checkpoints" / "last.ckpt").is_file()
+    assert "epoch" not in scalars and "hp_metric" not in scalars
+
+
+def test_tensorboard_opens_on_a_chart_per_task_and_the_task_shares(all_tasks_run):
+    layouts = []
+    for events in all_tasks_run.glob("version_*/events.out.tfevents.*"):
+        acc = EventAccumulator(str(events), size_guidance={"tensors": 0})
+        acc.Reload()
+        if metadata.CONFIG_SUMMARY_TAG in acc.Tags()["tensors"]:
+            proto = acc.Tensors(metadata.CONFIG_SUMMARY_TAG)[0].tensor_proto
+            layouts.append(layout_pb2.Layout.FromString(proto.string_val[0]))
+    assert len(layouts) == 1, "the layout is written once"
+    charts = {(c.title, chart.title): list(chart.multiline.tag) for c in layouts[0].category for chart in c.chart}
+    scalars = set(_scalars(all_tasks_run))
+
+    def shown(tags):  # the scalar tags a chart's regular expressions select
+        return {s for s in scalars if any(re.search(t, s) for t in tags)}
+
+    for task in registry.names():
+        assert shown(charts["tasks", task]) == {f"train/{task}/total", f"val/{task}/loss"}, task
+    assert shown(charts["sampler", "shares"]) == {f"sampler/{task}/share" for task in registry.names()}
+    assert len(charts) == len(registry.names()) + 1
 
 
 def test_the_fit_writes_image_grids_and_answer_samples(all_tasks_run):
@@ -124,7 +149,10 @@ def test_resume_continues_exactly(tmp_path):
     b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 18
     for name, value in a["state_dict"].items():  # bit-exact (unused loss-ratio slots hold NaN on both)
-        assert torch.allclose(value, b["state_dict"][name], rtol=0, atol=0, equal_nan=True), name
+        if isinstance(value, torch.Tensor):
+            assert torch.allclose(value, b["state_dict"][name], rtol=0, atol=0, equal_nan=True), name
+        else:  # a module's extra state
+            assert value == b["state_dict"][name], name
     assert a["TaskMixture"] == b["TaskMixture"] and a["TaskMixture"]["consumed"] == 18
     # Step by step, the resumed run trained the same losses as the uninterrupted one.
     la, lb = dict(_scalars(tmp_path / "straight")["train/loss"]), dict(_scalars(tmp_path / "resumed")["train/loss"])
@@ -141,14 +169,23 @@ def test_resume_continues_exactly(tmp_path):
     (["--data.sampler", "clever"], "error: unknown task sampler 'clever'; valid:"),
     (["--model.weighting", "magic"], "error: "),
     (["--model.preset", "huge"], "error: model.preset/model.brain:"),
-    (["--model.brain", "{question_kinds: 8}"], "error: the prompt registry has"),
+    (["--model.brain", "{question_kinds: 8}"], "error: the tasks ask more than 8 question kinds"),
     (["--model.edit_weight", "-1"], "error: model.edit_weight: expected a non-negative number, got -1"),
+    (["--model.sample_every_n_validations", "0"],
+     "error: model.sample_every_n_validations: expected a positive integer, got 0"),
     (["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),
 ])
 def test_config_errors_are_one_line(tmp_path, capsys, args, message):
     assert _fit(tmp_path, "--trainer.max_steps", "1", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(message), err
+
+
+def test_help_names_the_command(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        fit.main(["--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m penguin.fit ")
 
 
 def test_malformed_config_file_is_an_error(tmp_path, capsys):
