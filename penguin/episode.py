@@ -24,8 +24,11 @@ An episode is a short sequence of brain steps (1 for most tasks). Each step may 
 Per-term weights (`TermWeights`) come from the task's config and ride on the episode, so the
 LightningModule runs any episode without knowing which task made it.
 
-A `View` is "render this scene this way": the scene plus zoom, hidden objects and overlays, all
-per-sample tensors. Every field here is a tensor or a plain value — no per-sample Python objects.
+`Step` declares the fields of the rows a spec and an episode share; `StepSpec` and `EpisodeStep`
+add only their image fields. A `View` (`penguin.game.render.View`, re-exported here) is "render
+this scene this way": the scene plus zoom, hidden objects and overlays; `View.of(scene, **options)`
+makes every option a per-sample tensor. Every field here is a tensor or a plain value — no
+per-sample Python objects.
 """
 from __future__ import annotations
 
@@ -35,8 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from penguin.game.render import render
-from penguin.game.scene import Scene
+from penguin.game.render import View
 
 TERMS = ("image", "answer", "lm", "value", "slot", "kind")
 
@@ -67,95 +69,51 @@ ANSWER_ONLY = TermWeights(image=0.0, answer=1.0, lm=0.0, value=0.0, slot=0.0, ki
 
 
 @dataclass(frozen=True)
-class View:
-    """How to render a scene: zoom (factor 1 = whole room), hidden objects, overlays.
-
-    Flags are bool tensors `[B]`; `line_angle`/`line_length` are float `[B]` and drawn where
-    `line_mask` is set (a line from the agent's rim at angle φ, length ℓ).
-    """
-
-    scene: Scene
-    zoom_center: Tensor
-    zoom_factor: Tensor
-    hide_agent: Tensor
-    hide_gold: Tensor
-    hide_walls: Tensor
-    line_to_gold: Tensor
-    line_angle: Tensor
-    line_length: Tensor
-    line_mask: Tensor
-    corners: Tensor
-
-    @staticmethod
-    def of(scene: Scene, **options: Any) -> "View":
-        """A view of `scene`; options are per-sample tensors or Python scalars broadcast to `[B]`."""
-        b, dev = scene.batch_size, scene.device
-        defaults = dict(zoom_center=torch.full((b, 2), 0.5, device=dev), zoom_factor=1.0, hide_agent=False,
-                        hide_gold=False, hide_walls=False, line_to_gold=False, line_angle=0.0, line_length=0.0,
-                        line_mask=False, corners=False)
-        unknown = set(options) - set(defaults)
-        if unknown:
-            raise ValueError(f"View.of: unknown option(s) {sorted(unknown)}; valid: {sorted(defaults)}")
-        values = {}
-        for name, default in defaults.items():
-            v = options.get(name, default)
-            if not isinstance(v, Tensor):
-                dtype = torch.bool if isinstance(v, bool) else torch.float32
-                v = torch.full((b,), v, dtype=dtype, device=dev)
-            values[name] = v
-        return View(scene, **values)
-
-    def to(self, device: torch.device | str) -> "View":
-        return View(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-
-    def render(self, size: int) -> Tensor:
-        zoom = self.zoom_factor > 1
-        kwargs = {}
-        if bool(zoom.any()):
-            kwargs = dict(zoom_center=self.zoom_center, zoom_factor=self.zoom_factor)
-        if bool(self.line_mask.any()):
-            kwargs.update(line_angle=self.line_angle, line_length=self.line_length, line_mask=self.line_mask)
-        return render(self.scene, size, hide_agent=self.hide_agent, hide_gold=self.hide_gold,
-                      hide_walls=self.hide_walls, line_to_gold=self.line_to_gold, corners=self.corners, **kwargs)
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    """One brain step before rendering (see the module table)."""
+class Step:
+    """What a brain step holds before and after rendering alike: tokens, masks and the non-image
+    targets (see the module table). `StepSpec` adds the views to render, `EpisodeStep` the images."""
 
     prompt_ids: Tensor
     reply_ids: Tensor
     answer_mask: Tensor
     lm_mask: Tensor
-    input: View | None = None
-    target: View | None = None
     value_target: Tensor | None = None
     slot_target: Tensor | None = None
     labels: Tensor | None = None
     question: Tensor | None = None
     has_answer: bool = True
     has_lm: bool = True
+
+    def shared(self) -> dict[str, Any]:
+        """The fields declared here, by name (what rendering carries over unchanged)."""
+        return {f.name: getattr(self, f.name) for f in fields(Step)}
+
+
+@dataclass(frozen=True)
+class StepSpec(Step):
+    """One brain step before rendering: `input` is the view the brain sees (`None`: only its
+    canvases), `target` the view it should draw."""
+
+    input: View | None = None
+    target: View | None = None
 
     def to(self, device: torch.device | str) -> "StepSpec":
         return StepSpec(**{f.name: _to(getattr(self, f.name), device) for f in fields(self)})
 
+    def render(self, size: int) -> "EpisodeStep":
+        """This step on its device with `input` and `target` rendered at `size` pixels."""
+        return EpisodeStep(**self.shared(),
+                           image=self.input.render(size) if self.input is not None else None,
+                           image_target=self.target.render(size) if self.target is not None else None)
+
 
 @dataclass(frozen=True)
-class EpisodeStep:
-    """One brain step on the device, ready for the brain and the losses."""
+class EpisodeStep(Step):
+    """One brain step on the device, ready for the brain and the losses: `image [B, 3, S, S]` the
+    rendered input (`None`: none), `image_target` the rendered target."""
 
-    prompt_ids: Tensor
-    reply_ids: Tensor
-    answer_mask: Tensor
-    lm_mask: Tensor
     image: Tensor | None = None
     image_target: Tensor | None = None
-    value_target: Tensor | None = None
-    slot_target: Tensor | None = None
-    labels: Tensor | None = None
-    question: Tensor | None = None
-    has_answer: bool = True
-    has_lm: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,15 +136,8 @@ class EpisodeSpec:
 
     def render(self, size: int) -> "Episode":
         """Render every input and target view at `size` pixels on the spec's device."""
-        steps = []
-        for s in self.steps:
-            steps.append(EpisodeStep(
-                prompt_ids=s.prompt_ids, reply_ids=s.reply_ids, answer_mask=s.answer_mask, lm_mask=s.lm_mask,
-                image=s.input.render(size) if s.input is not None else None,
-                image_target=s.target.render(size) if s.target is not None else None,
-                value_target=s.value_target, slot_target=s.slot_target, labels=s.labels, question=s.question,
-                has_answer=s.has_answer, has_lm=s.has_lm))
-        return Episode(self.task, tuple(steps), self.weights, self.label_names, self.question_kinds)
+        steps = tuple(s.render(size) for s in self.steps)
+        return Episode(self.task, steps, self.weights, self.label_names, self.question_kinds)
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,25 @@
 `show TASK` draws `n` samples of training batch 0 (rank 0) for `seed` and writes
 
 - `OUT/TASK.png`: one row per sample; for each step the input image and the target image (where
-  there is one), with the prompt and the answer written under them;
+  there is one), with the prompt, the answer and the target kind written under them in full —
+  wrapped to the step's tiles (the last step's reach the canvas edge), the row as tall as its
+  longest caption;
 - `OUT/TASK.jsonl`: one line per sample with everything needed to check a label by hand::
 
       {"task": ..., "seed": ..., "index": i,
-       "steps": [{"scene": <scene JSON of GAME.md>,
-                  "view": {"zoom_center": [x, y], "zoom_factor": f, "hide": [...]} or null,
+       "steps": [{"scene": <docs/game.md "Scene JSON">,
+                  "view": {<render option>: value, ...} or null,
+                  "target_view": ... (the same, for the target image),
                   "overlay": {"kind": "line_to_gold" | "line" | "corners", "angle": φ, "length": ℓ} or null,
                   "target_overlay": ... (the same, for the target image),
                   "question": <question kind> or null, "prompt": str, "answer": str or null,
                   "target": "answer" | "image" | "value" | "lm" | "slot"}]}
 
-  For `line_to_gold`, `angle` is the agent→gold direction and `length` the rim-to-rim distance.
+  `view` holds the input view's rendering options (the fields of `penguin.game.render.View`)
+  that differ from their defaults, e.g. `{"zoom_center": [x, y], "zoom_factor": f}` or
+  `{"hide_gold": true}`; null when none do or there is no input. `overlay` is the blue overlay the
+  image shows; for `line_to_gold`, `angle` is the agent→gold direction and `length` the rim-to-rim
+  distance.
 
 An unknown task is a one-line error listing the valid names.
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -36,6 +44,7 @@ from PIL import Image, ImageDraw, ImageFont
 from datamodules import registry
 from penguin.episode import EpisodeSpec, View
 from penguin.game.geometry import gold_direction, gold_distance
+from penguin.game.render import OPTIONS
 from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS
 
 
@@ -84,18 +93,18 @@ def describe(spec: EpisodeSpec, tokenizer, seed: int) -> list[dict]:
     """One JSON-ready record per sample of `spec` (see the module docstring)."""
     records = [{"task": spec.task, "seed": seed, "index": i, "steps": []} for i in range(spec.batch_size)]
     for step in spec.steps:
-        view = step.input or step.target
+        view = step.input if step.input is not None else step.target
         scenes = view.scene.to_json() if view is not None else _NONE
-        overlays = _overlays(step.input)
-        target_overlays = _overlays(step.target)
-        views = _views(view)
+        overlays, target_overlays = _overlays(step.input), _overlays(step.target)
+        views, target_views = _views(step.input), _views(step.target)
         for i, record in enumerate(records):
             answer = _text(tokenizer, step.reply_ids[i])
             question = None
             if step.question is not None and step.question[i] >= 0:
                 question = spec.question_kinds[int(step.question[i])]
             record["steps"].append({
-                "scene": scenes[i], "view": views[i], "overlay": overlays[i], "target_overlay": target_overlays[i],
+                "scene": scenes[i], "view": views[i], "target_view": target_views[i],
+                "overlay": overlays[i], "target_overlay": target_overlays[i],
                 "question": question,
                 "prompt": _text(tokenizer, step.prompt_ids[i]),
                 "answer": answer if bool(step.answer_mask[i].any()) else None,
@@ -132,67 +141,123 @@ def _target_kind(step, i: int) -> str:
     return "lm"
 
 
+def _at(value, i: int):
+    """Sample `i`'s value of a view option (a per-sample tensor or a batch-wide value), as JSON."""
+    if isinstance(value, torch.Tensor):
+        return value[i].tolist()
+    return list(value) if isinstance(value, tuple) else value
+
+
+_DEFAULTS = {f.name: _at(f.default, 0) for f in fields(View) if f.name in OPTIONS}  # as JSON values
+
+
 def _views(view: View | None) -> list[dict | None]:
+    """Per sample, every option of `view` that differs from its default, or None."""
     if view is None:
         return _NONE
     out = []
     for i in range(view.scene.batch_size):
-        hide = [name for name in ("agent", "gold", "walls") if bool(getattr(view, f"hide_{name}")[i])]
-        zoomed = float(view.zoom_factor[i]) > 1
-        if not zoomed and not hide:
-            out.append(None)
-            continue
-        out.append({"zoom_center": view.zoom_center[i].tolist() if zoomed else None,
-                    "zoom_factor": float(view.zoom_factor[i]), "hide": hide})
+        changed = {name: _at(getattr(view, name), i) for name in OPTIONS}
+        changed = {name: value for name, value in changed.items() if value != _DEFAULTS[name]}
+        out.append(changed or None)
     return out
 
 
 def _overlays(view: View | None) -> list[dict | None]:
+    """Per sample, the blue overlay `view` draws (the module docstring's "overlay"), or None."""
     if view is None:
         return _NONE
-    b = view.scene.batch_size
     angle, dist = gold_direction(view.scene), gold_distance(view.scene)
+    line = view.line_drawn
     out: list[dict | None] = []
-    for i in range(b):
-        if bool(view.line_to_gold[i]):
+    for i in range(view.scene.batch_size):
+        if _at(view.line_to_gold, i):
             out.append({"kind": "line_to_gold", "angle": float(angle[i]),
                         "length": float(dist[i]) - AGENT_RADIUS - GOLD_RADIUS})
-        elif bool(view.line_mask[i]):
-            out.append({"kind": "line", "angle": float(view.line_angle[i]), "length": float(view.line_length[i])})
-        elif bool(view.corners[i]):
+        elif _at(line, i):
+            out.append({"kind": "line", "angle": float(_at(view.line_angle, i)),
+                        "length": float(_at(view.line_length, i))})
+        elif _at(view.corners, i):
             out.append({"kind": "corners", "angle": None, "length": None})
         else:
             out.append(None)
     return out
 
 
+# ---------------------------------------------------------------------------- the PNG
+_PAD = 6  # pixels between tiles, rows and the canvas edge
+_MIN_WIDTH = 360  # the narrowest canvas, so a one-tile task still has room for its captions
+
+
+def caption_font() -> ImageFont.ImageFont:
+    """The font of the captions: PIL's default font."""
+    return ImageFont.load_default()
+
+
+def line_height(font: ImageFont.ImageFont) -> int:
+    """Pixels from one caption line to the next; 2 px more than the font's ascent and descent keep
+    the lines apart."""
+    ascent, descent = font.getmetrics()
+    return ascent + descent + 2
+
+
+def wrap_caption(text: str, width: int, font: ImageFont.ImageFont) -> list[str]:
+    """`text` in lines of at most `width` pixels of `font`, broken at spaces; a word wider than a
+    line is broken between characters. Nothing is lost: the lines hold every character of `text`
+    but its spaces, in order (joined with spaces they give `text` back when no word was broken)."""
+    lines, line = [], ""
+    for word in text.split():
+        joined = f"{line} {word}" if line else word
+        if font.getlength(joined) <= width:
+            line = joined
+            continue
+        if line:
+            lines.append(line)
+        while len(word) > 1 and font.getlength(word) > width:
+            cut = 1  # the longest prefix that fits, and at least one character
+            while font.getlength(word[:cut + 1]) <= width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
+def captions(info: dict, width: int, font: ImageFont.ImageFont) -> list[tuple[str, tuple[int, int, int]]]:
+    """The caption lines of one step of one sample, with their colours: the prompt and the answer
+    (black), then the target kind (grey), each wrapped to `width` pixels."""
+    label = info["prompt"] + (f" -> {info['answer']}" if info["answer"] is not None else "")
+    return ([(line, (0, 0, 0)) for line in wrap_caption(label, width, font)]
+            + [(line, (90, 90, 90)) for line in wrap_caption(f"target: {info['target']}", width, font)])
+
+
 def _grid(episode, records: list[dict], size: int) -> Image.Image:
-    """Rows of samples; per step an input and a target tile, the text under them."""
-    font = ImageFont.load_default()
-    pad, text_h = 6, 30
+    """Rows of samples; per step a group of tiles (input, then target), its captions under it,
+    wrapped to the group's width (the last group's reaches the canvas edge). Each row is as tall as
+    its tiles and its longest caption."""
+    font = caption_font()
+    line_h = line_height(font)
     tiles_per_step = [(s.image is not None) + (s.image_target is not None) for s in episode.steps]
-    step_w = [max(1, t) * (size + pad) for t in tiles_per_step]
-    width = max(sum(step_w), 360)
-    height = len(records) * (size + text_h + pad) + pad
-    canvas = Image.new("RGB", (width + pad, height), (235, 235, 235))
+    step_w = [max(1, t) * (size + _PAD) for t in tiles_per_step]
+    width = max(sum(step_w), _MIN_WIDTH)
+    step_x = [_PAD + sum(step_w[:s]) for s in range(len(step_w))]
+    room = [w - _PAD for w in step_w[:-1]] + [width - step_x[-1]]
+    rows = [[captions(info, room[s], font) for s, info in enumerate(record["steps"])] for record in records]
+    heights = [size + 2 + line_h * max(len(c) for c in row) + _PAD for row in rows]
+    canvas = Image.new("RGB", (width + _PAD, _PAD + sum(heights)), (235, 235, 235))
     draw = ImageDraw.Draw(canvas)
-    for i, record in enumerate(records):
-        y = pad + i * (size + text_h + pad)
-        x = pad
-        for s, (step, info) in enumerate(zip(episode.steps, record["steps"])):
-            x0 = x
-            for tile in (step.image, step.image_target):
-                if tile is None:
-                    continue
+    y = _PAD
+    for i, (row, height) in enumerate(zip(rows, heights)):
+        for step, x, lines in zip(episode.steps, step_x, row):
+            tiles = [t for t in (step.image, step.image_target) if t is not None]
+            for k, tile in enumerate(tiles):
                 pixels = (tile[i].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-                canvas.paste(Image.fromarray(pixels), (x, y))
-                x += size + pad
-            if x == x0:
-                x += size + pad
-            label = info["prompt"] + (f" -> {info['answer']}" if info["answer"] is not None else "")
-            room = (width if len(episode.steps) == 1 else step_w[s]) // 6  # the default font is ~6 px a character
-            draw.text((x0, y + size + 2), label[: max(20, room)], fill=(0, 0, 0), font=font)
-            draw.text((x0, y + size + 15), f"target: {info['target']}", fill=(90, 90, 90), font=font)
+                canvas.paste(Image.fromarray(pixels), (x + k * (size + _PAD), y))
+            for j, (line, colour) in enumerate(lines):
+                draw.text((x, y + size + 2 + j * line_h), line, fill=colour, font=font)
+        y += height
     return canvas
 
 

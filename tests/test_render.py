@@ -6,12 +6,13 @@ Nothing here calls the renderer's helpers: expected values come from the scene n
 by point-in-disc / point-in-polygon tests.
 """
 import math
+from dataclasses import fields
 
 import pytest
 import torch
 
 from game_reference import R_AGENT, R_GOLD, rectangle_corners
-from penguin.game.render import render
+from penguin.game.render import OPTIONS, View, render
 from penguin.game.scene import Scene
 
 R_EYE, EYE_AHEAD, LINE_W, MARKER_OUT = 0.4 * R_AGENT, 0.6 * R_AGENT, 0.021, 1.2 * R_AGENT
@@ -397,6 +398,58 @@ def test_corner_markers_sit_diagonally_outside_each_corner():
         assert math.dist((cx, cy), (mx, my)) * size < 0.5
         total += mass
     assert pure_blue.sum().item() == pytest.approx(total, rel=1e-6)  # nothing blue elsewhere
+
+
+# ---------------------------------------------------------------------------- options, declared once
+def changed_options(b):
+    """A value other than the default for every field of `View`, per sample: flags alternate with
+    the default, numbers and points move away from it (zoom factors stay >= 1). Derived from the
+    fields themselves, so an option added to `View` is covered here without editing this test."""
+    options = {}
+    for f in fields(View)[1:]:
+        if isinstance(f.default, bool):
+            options[f.name] = torch.tensor([not f.default, f.default] * (b // 2) + [not f.default] * (b % 2))
+        elif isinstance(f.default, float):
+            options[f.name] = f.default + torch.linspace(0.25, 3.0, b)
+        else:
+            options[f.name] = torch.tensor(f.default) + torch.linspace(-0.3, 0.3, b)[:, None]
+    return options
+
+
+def test_every_option_is_a_field_of_view_and_draws_the_same_both_ways():
+    assert OPTIONS == tuple(f.name for f in fields(View))[1:] and fields(View)[0].name == "scene"
+    scene = Scene.from_json(random_scenes(11, 5, gold_count=2))
+    options = changed_options(5)
+    batch = render(scene, 64, **options)
+    assert torch.equal(View.of(scene, **options).render(64), batch)
+    assert not torch.equal(batch, render(scene, 64))
+    for i in range(5):
+        # Batch-wide Python values draw what the same per-sample values draw.
+        alone = {name: (tuple(v[i].tolist()) if v.dim() == 2 else v[i].item()) for name, v in options.items()}
+        one = render(scene[torch.tensor([i])], 64, **alone)
+        assert torch.allclose(one[0], batch[i], atol=1e-5), i
+        assert torch.equal(View.of(scene[torch.tensor([i])], **alone).render(64), one)
+
+
+def test_view_of_broadcasts_every_option_to_per_sample_tensors():
+    scene = Scene.from_json(random_scenes(12, 3))
+    view = View.of(scene, hide_gold=True, zoom_factor=torch.tensor(2.0), zoom_center=torch.tensor([0.25, 0.75]))
+    for f in fields(View)[1:]:
+        value = getattr(view, f.name)
+        assert isinstance(value, torch.Tensor) and value.shape[0] == 3, f.name
+    assert view.hide_gold.tolist() == [True] * 3 and view.hide_agent.tolist() == [False] * 3
+    assert view.zoom_factor.tolist() == [2.0] * 3 and view.zoom_center.tolist() == [[0.25, 0.75]] * 3
+    assert torch.allclose(view[torch.tensor([2, 0])].render(64), view.render(64)[[2, 0]], atol=1e-5)
+
+
+def test_an_unknown_option_is_a_one_line_error_listing_the_valid_ones():
+    scene = Scene.from_json(random_scenes(13, 2))
+    for make in (lambda: render(scene, 64, zoom=2.0), lambda: View.of(scene, zoom=2.0)):
+        with pytest.raises(ValueError) as error:
+            make()
+        message = str(error.value)
+        assert "\n" not in message and "zoom" in message.split(";")[0]
+        assert message.split("valid options: ")[1].split(", ") == list(OPTIONS)
 
 
 # ---------------------------------------------------------------------------- bad input

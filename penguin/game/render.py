@@ -1,6 +1,6 @@
-"""Batched rasteriser: `render(scene, size, ...)` turns a `Scene` into float RGB images `[B, 3, S, S]`.
+"""Batched rasteriser: `render(scene, size, **options)` turns a `Scene` into float RGB images `[B, 3, S, S]`.
 
-What it draws (GAME.md "Objects", "Views and overlays"), back to front:
+What it draws (docs/game.md "Objects", "Rendering"), back to front:
 
 | layer | shape | colour (RGB 0–255) |
 |---|---|---|
@@ -12,22 +12,25 @@ What it draws (GAME.md "Objects", "Views and overlays"), back to front:
 | blue line | flat-ended bar of width `LINE_WIDTH` | blue 0, 0, 213 |
 | corner markers | discs, radius `GOLD_RADIUS`, `CORNER_OFFSET` diagonally outside each wall corner | blue 0, 0, 255 |
 
-Options (each `hide_*`, `line_to_gold`, `line_mask` and `corners` is a Python bool for the whole
-batch or a bool tensor `[B]` per sample):
+Options — the fields of `View` (this module's record of "render this scene this way", declared
+once; `OPTIONS` lists them). Each `hide_*`, `line_to_gold`, `line_mask` and `corners` is a Python
+bool for the whole batch or a bool tensor `[B]` per sample; `render(scene, size, **options)` and
+`View.of(scene, **options).render(size)` draw the same pixels:
 
 - `hide_agent`, `hide_gold`, `hide_walls` leave that layer out ("imagine the room without …").
   Corner markers are an overlay and are still drawn around hidden walls.
 - `line_to_gold`: the blue line from the agent's rim to the rim of `scene.first_gold()`, along the
   agent→gold direction (nothing when the two rims touch or the sample has no gold).
-- `line_angle` φ and `line_length` ℓ `[B]` (room units): the blue line from the agent's rim along
-  φ for ℓ, drawn where `line_mask` is true.
+- `line_angle` φ and `line_length` ℓ (float or `[B]`, room units, given together): the blue line
+  from the agent's rim along φ for ℓ, drawn where `line_mask` is true (default: everywhere) and
+  ℓ > 0 (default ℓ = 0: no line).
 - `corners`: the corner markers of every valid wall.
-- `zoom_center` `[B, 2]` and `zoom_factor` (float or `[B]`, ≥ 1): the view the camera would have if
-  the room were `factor` times larger, cropped to `S × S` around the centre; the window (side
-  `1 / factor` room units) is shifted to stay inside the room. It is rasterised directly at that
-  scale, never as a giant image that is cropped. Factor 1 is the whole room.
+- `zoom_center` `[B, 2]` and `zoom_factor` (float or `[B]`, ≥ 1; given together): the view the
+  camera would have if the room were `factor` times larger, cropped to `S × S` around the centre;
+  the window (side `1 / factor` room units) is shifted to stay inside the room. It is rasterised
+  directly at that scale, never as a giant image that is cropped. Factor 1 is the whole room.
 
-Conventions (GAME.md): the room is the unit square, x right, y down; pixel `(row i, col j)` covers
+Conventions (docs/game.md): the room is the unit square, x right, y down; pixel `(row i, col j)` covers
 `[j/S, (j+1)/S] × [i/S, (i+1)/S]` (in the view window when zoomed), so row = y and col = x. Output
 is float32 in `[0, 1]` on the scene's device.
 
@@ -67,8 +70,8 @@ no Python loop over samples; `python -m penguin.bench game` measures it, `bench/
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Union
+from dataclasses import dataclass, fields, replace
+from typing import Any, Union
 
 import torch
 from torch import Tensor
@@ -86,6 +89,8 @@ LINE_BLUE = (0.0, 0.0, 213.0 / 255.0)
 MARKER_BLUE = (0.0, 0.0, 1.0)
 
 Flag = Union[bool, Tensor]
+Number = Union[float, Tensor]
+Point = Union[tuple[float, float], Tensor]
 
 # |sin 2·angle| below this counts as axis-aligned: float32 angles of 0 and π/2 land near 1e-7.
 _ALIGNED_TOLERANCE = 1e-5
@@ -97,137 +102,223 @@ _ZOOM_GROUP_RATIO = 2.0
 _ZOOM_GROUP_CAP = 1.0 / (2 * AGENT_RADIUS)
 
 
-def render(scene: Scene, size: int, *, zoom_center: Tensor | None = None,
-           zoom_factor: Tensor | float | None = None, hide_agent: Flag = False,
-           hide_gold: Flag = False, hide_walls: Flag = False, line_to_gold: Flag = False,
-           line_angle: Tensor | float | None = None, line_length: Tensor | float | None = None,
-           line_mask: Flag = True, corners: Flag = False) -> Tensor:
+def render(scene: Scene, size: int, **options: Any) -> Tensor:
     """Images `[B, 3, size, size]` (float32 in `[0, 1]`, on the scene's device) of a batch of scenes.
 
-    See the module docstring for what is drawn and how. Raises `ValueError` naming the argument on
-    bad input: `size` not an int ≥ 32, a scene with non-finite or out-of-room coordinates, a zoom
-    factor below 1 or non-finite, a zoom centre without a factor (or the reverse), a line angle
-    without a length (or the reverse), a negative line length, a non-finite line angle where the
-    line is drawn, or a per-sample argument of the wrong shape or dtype.
+    `options` are the fields of `View` (see the module docstring); Python values stay as they are,
+    so a call without per-sample tensors runs no per-sample masking. `View.of(scene, **options)
+    .render(size)` draws the same pixels. Raises a one-line `ValueError` naming the problem on bad
+    input: `size` not an int ≥ 32, an unknown option (the message lists the valid ones), a scene
+    with non-finite or out-of-room coordinates, a zoom factor below 1 or non-finite, a zoom centre
+    without a factor (or the reverse), a line angle without a length (or the reverse), a negative
+    line length, a non-finite line angle where the line is drawn, or a per-sample option of the
+    wrong shape or dtype.
     """
+    _check_size(size)
+    return _render(_checked(scene, options, broadcast=False), size)
+
+
+# ---------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class View:
+    """Render this scene this way: the scene and every rendering option, each declared here once
+    (what each draws: the module docstring's "Options").
+
+    An option holds one value for the whole batch or a per-sample tensor, of the kind its default
+    has: a flag is a bool or a bool tensor `[B]`, a number a float or a float tensor `[B]` (a 0-d
+    tensor is broadcast), `zoom_center` a point `(x, y)` or a float tensor `[B, 2]` (or `[2]`).
+    The defaults draw the plain scene. Build views with `View.of`, which checks the options and
+    broadcasts them to per-sample tensors — what a batch holds, so it can be moved, indexed and
+    decoded per sample; the constructor trusts its arguments.
+    """
+
+    scene: Scene
+    zoom_center: Point = (0.5, 0.5)
+    zoom_factor: Number = 1.0
+    hide_agent: Flag = False
+    hide_gold: Flag = False
+    hide_walls: Flag = False
+    line_to_gold: Flag = False
+    line_angle: Number = 0.0
+    line_length: Number = 0.0
+    line_mask: Flag = True
+    corners: Flag = False
+
+    @staticmethod
+    def of(scene: Scene, **options: Any) -> "View":
+        """A view of `scene` with per-sample tensors; raises like `render` on bad options."""
+        return _checked(scene, options, broadcast=True)
+
+    @property
+    def line_drawn(self) -> Flag:
+        """Where the line at `line_angle` is drawn: `line_mask` and a positive `line_length`."""
+        return self.line_mask & (self.line_length > 0)
+
+    def to(self, device: torch.device | str) -> "View":
+        return View(**{name: _apply(getattr(self, name), lambda v: v.to(device)) for name in _FIELDS})
+
+    def __getitem__(self, index: Tensor) -> "View":
+        """The views of the samples `index` (a `[N]` long tensor)."""
+        return View(**{name: _apply(getattr(self, name), lambda v: v[index]) for name in _FIELDS})
+
+    def render(self, size: int) -> Tensor:
+        """Images `[B, 3, size, size]`, as `render(self.scene, size, **options)` draws them."""
+        _check_size(size)
+        return _render(self, size)
+
+
+_FIELDS = tuple(f.name for f in fields(View))
+OPTIONS: tuple[str, ...] = _FIELDS[1:]
+"""The names of the rendering options: the keywords `render` and `View.of` accept."""
+_DEFAULTS = {f.name: f.default for f in fields(View)[1:]}
+# Options that mean nothing alone: giving one without the other is an error.
+_PAIRS = (("zoom_center", "zoom_factor"), ("line_angle", "line_length"))
+
+
+def _apply(value: Any, fn) -> Any:
+    """`fn(value)` for the scene and per-sample tensors; batch-wide Python values stay."""
+    return fn(value) if isinstance(value, (Tensor, Scene)) else value
+
+
+def _check_size(size: int) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE:
         raise ValueError(f"size: expected an int >= {MIN_SIZE}, got {size!r}")
+
+
+def _checked(scene: Scene, options: dict[str, Any], broadcast: bool) -> View:
+    """A checked `View` of `scene`; `broadcast` turns batch-wide Python values into tensors `[B]`."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown render option(s) {', '.join(unknown)}; valid options: {', '.join(OPTIONS)}")
     if not isinstance(scene, Scene):
         raise ValueError(f"scene: expected a Scene, got {type(scene).__name__}")
     scene.check()
+    for first, second in _PAIRS:
+        if (first in options) != (second in options):
+            missing = second if first in options else first
+            raise ValueError(f"{missing}: {first} and {second} must be given together")
     b, device = scene.batch_size, scene.device
-
-    if (zoom_center is None) != (zoom_factor is None):
-        missing = "zoom_factor" if zoom_factor is None else "zoom_center"
-        raise ValueError(f"{missing}: zoom_center and zoom_factor must be given together")
-    if zoom_factor is None:
-        factor = torch.ones(b, device=device)
-        origin = torch.zeros(b, 2, device=device)
-    else:
-        factor = _per_sample(zoom_factor, "zoom_factor", b, device)
-        if not (torch.isfinite(factor).all() and (factor >= 1).all()):
-            raise ValueError("zoom_factor: every factor must be finite and >= 1")
-        center = _points(zoom_center, "zoom_center", b, device)
-        side = 1.0 / factor[:, None]
-        origin = torch.minimum(torch.clamp(center - side / 2, min=0.0), 1.0 - side)
-
-    if (line_angle is None) != (line_length is None):
-        missing = "line_length" if line_length is None else "line_angle"
-        raise ValueError(f"{missing}: line_angle and line_length must be given together")
-    if line_angle is not None:
-        line_angle = _per_sample(line_angle, "line_angle", b, device)
-        line_length = _per_sample(line_length, "line_length", b, device)
-        if not (torch.isfinite(line_length).all() and (line_length >= 0).all()):
-            raise ValueError("line_length: every length must be finite and >= 0")
-        drawn = _mask(_flag(line_mask, "line_mask", b, device), torch.ones(b, dtype=torch.bool, device=device))
-        if not torch.isfinite(line_angle[drawn]).all():
-            raise ValueError("line_angle: contains NaN or infinite values where line_mask is set")
-
-    job = _Job(
-        scene=scene, origin=origin, scale=factor * size,
-        draw_agent=_negate(_flag(hide_agent, "hide_agent", b, device)),
-        draw_gold=_negate(_flag(hide_gold, "hide_gold", b, device)),
-        draw_walls=_negate(_flag(hide_walls, "hide_walls", b, device)),
-        line_to_gold=_flag(line_to_gold, "line_to_gold", b, device),
-        line_angle=line_angle, line_length=line_length,
-        line_mask=_flag(line_mask, "line_mask", b, device),
-        corners=_flag(corners, "corners", b, device),
-    )
-    out = torch.empty(b, 3, size, size, device=device)
-    groups = None
-    if zoom_factor is not None:
-        key = torch.floor(torch.log(factor.clamp(max=_ZOOM_GROUP_CAP)) / math.log(_ZOOM_GROUP_RATIO))
-        groups = torch.unique(key)
-    if groups is None or len(groups) == 1:
-        _render_view(job, _Canvas(out, None))
-    else:
-        for k in groups:
-            rows = (key == k).nonzero().squeeze(1)
-            _render_view(job.subset(rows), _Canvas(out, rows))
-    return out
+    view = View(scene, **{name: _KINDS[type(default)](options.get(name, default), name, b, device, broadcast)
+                          for name, default in _DEFAULTS.items()})
+    if not _everywhere(_finite(view.zoom_factor) & (view.zoom_factor >= 1)):
+        raise ValueError("zoom_factor: every factor must be finite and >= 1")
+    if not _everywhere(_finite(view.line_length) & (view.line_length >= 0)):
+        raise ValueError("line_length: every length must be finite and >= 0")
+    if _anywhere(view.line_mask & _negate(_finite(view.line_angle))):
+        raise ValueError("line_angle: contains NaN or infinite values where line_mask is set")
+    return view
 
 
-# ---------------------------------------------------------------------------- arguments
-@dataclass(frozen=True)
-class _Job:
-    """Everything one rendering call needs, per sample, in a form that can be subset."""
-
-    scene: Scene
-    origin: Tensor  # [B, 2] top-left corner of the view window (room units)
-    scale: Tensor  # [B] pixels per room unit
-    draw_agent: Flag
-    draw_gold: Flag
-    draw_walls: Flag
-    line_to_gold: Flag
-    line_angle: Tensor | None
-    line_length: Tensor | None
-    line_mask: Flag
-    corners: Flag
-
-    def subset(self, idx: Tensor) -> "_Job":
-        def pick(v):
-            return v[idx] if isinstance(v, Tensor) else v
-        return replace(self, scene=self.scene[idx], **{
-            name: pick(getattr(self, name)) for name in (
-                "origin", "scale", "draw_agent", "draw_gold", "draw_walls", "line_to_gold",
-                "line_angle", "line_length", "line_mask", "corners")})
+def _got(value: Any) -> str:
+    return f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else repr(value)
 
 
-def _flag(value: Flag, name: str, b: int, device: torch.device) -> Flag:
-    """A Python bool, or a bool tensor `[B]` on `device`; a tensor that is all true or all false
-    becomes the bool, so the common "same for every sample" case skips per-sample masking."""
+def _flag(value: Flag, name: str, b: int, device: torch.device, broadcast: bool) -> Flag:
+    """A Python bool, or a bool tensor `[B]` on `device`."""
     if isinstance(value, bool):
-        return value
+        return torch.full((b,), value, dtype=torch.bool, device=device) if broadcast else value
     if isinstance(value, Tensor) and value.dtype == torch.bool and value.shape == (b,):
-        if not value.any():
-            return False
-        return True if value.all() else value.to(device)
-    got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else type(value).__name__
-    raise ValueError(f"{name}: expected a bool or a bool tensor of shape [{b}], got {got}")
+        return value.to(device)
+    raise ValueError(f"{name}: expected a bool or a bool tensor of shape [{b}], got {_got(value)}")
+
+
+def _number(value: Number, name: str, b: int, device: torch.device, broadcast: bool) -> Number:
+    """A Python float, or a float32 tensor `[B]` from a 0-d or `[B]` float tensor."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.full((b,), float(value), device=device) if broadcast else float(value)
+    if isinstance(value, Tensor) and value.is_floating_point() and value.shape in ((), (b,)):
+        return value.to(device=device, dtype=torch.float32).expand(b)
+    raise ValueError(f"{name}: expected a number or a float tensor of shape [{b}], got {_got(value)}")
+
+
+def _point(value: Point, name: str, b: int, device: torch.device, broadcast: bool) -> Point:
+    """A finite point `(x, y)`, or a finite float32 tensor `[B, 2]` from a `[2]` or `[B, 2]` float tensor."""
+    if isinstance(value, tuple) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        if not all(math.isfinite(v) for v in value):
+            raise ValueError(f"{name}: contains NaN or infinite values")
+        return torch.tensor(value, dtype=torch.float32, device=device).repeat(b, 1) if broadcast else value
+    if not (isinstance(value, Tensor) and value.is_floating_point() and value.shape in ((2,), (b, 2))):
+        raise ValueError(f"{name}: expected a point (x, y) or a float tensor of shape [{b}, 2], got {_got(value)}")
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return value.to(device=device, dtype=torch.float32).expand(b, 2)
+
+
+# An option's kind is the type of its default.
+_KINDS = {bool: _flag, float: _number, tuple: _point}
+
+
+def _finite(value: Number) -> Flag:
+    return torch.isfinite(value) if isinstance(value, Tensor) else math.isfinite(value)
+
+
+def _anywhere(flag: Flag) -> bool:
+    return bool(flag.any()) if isinstance(flag, Tensor) else bool(flag)
+
+
+def _everywhere(flag: Flag) -> bool:
+    return bool(flag.all()) if isinstance(flag, Tensor) else bool(flag)
 
 
 def _negate(flag: Flag) -> Flag:
     return (not flag) if isinstance(flag, bool) else ~flag
 
 
-def _per_sample(value: Tensor | float, name: str, b: int, device: torch.device) -> Tensor:
-    """A float32 tensor `[B]` from a number, a 0-d tensor or a `[B]` tensor."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.full((b,), float(value), device=device)
-    if isinstance(value, Tensor) and value.is_floating_point() and value.shape in ((), (b,)):
-        return value.to(device=device, dtype=torch.float32).expand(b)
-    got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else repr(value)
-    raise ValueError(f"{name}: expected a number or a float tensor of shape [{b}], got {got}")
+def _collapse(flag: Flag) -> Flag:
+    """A flag tensor that is all true or all false becomes the bool, so the common "same for every
+    sample" case skips per-sample masking."""
+    if isinstance(flag, bool):
+        return flag
+    if not flag.any():
+        return False
+    return True if flag.all() else flag
 
 
-def _points(value: Tensor, name: str, b: int, device: torch.device) -> Tensor:
-    """A finite float32 tensor `[B, 2]` from a `[B, 2]` or `[2]` tensor."""
-    if not (isinstance(value, Tensor) and value.is_floating_point() and value.shape in ((2,), (b, 2))):
-        got = f"tensor {value.dtype} {list(value.shape)}" if isinstance(value, Tensor) else repr(value)
-        raise ValueError(f"{name}: expected a float tensor of shape [{b}, 2], got {got}")
-    if not torch.isfinite(value).all():
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return value.to(device=device, dtype=torch.float32).expand(b, 2)
+def _per_sample(value: Number | Point, b: int, device: torch.device, *tail: int) -> Tensor:
+    """A checked number or point as a float32 tensor `[B, *tail]`."""
+    return torch.as_tensor(value, dtype=torch.float32, device=device).expand(b, *tail)
+
+
+# ---------------------------------------------------------------------------- drawing a batch
+def _render(view: View, size: int) -> Tensor:
+    """Draw a checked view: the zoom window per sample, then each group of similar zoom factors."""
+    scene = view.scene
+    b, device = scene.batch_size, scene.device
+    groups = None
+    if _anywhere(view.zoom_factor > 1):
+        factor = _per_sample(view.zoom_factor, b, device)
+        center = _per_sample(view.zoom_center, b, device, 2)
+        side = 1.0 / factor[:, None]
+        origin = torch.minimum(torch.clamp(center - side / 2, min=0.0), 1.0 - side)
+        if isinstance(view.zoom_factor, Tensor):
+            key = torch.floor(torch.log(factor.clamp(max=_ZOOM_GROUP_CAP)) / math.log(_ZOOM_GROUP_RATIO))
+            groups = torch.unique(key)
+    else:
+        factor = torch.ones(b, device=device)
+        origin = torch.zeros(b, 2, device=device)
+    drawn = _drawn(view)
+    scale = factor * size
+    out = torch.empty(b, 3, size, size, device=device)
+    if groups is None or len(groups) == 1:
+        _render_view(drawn, origin, scale, _Canvas(out, None))
+    else:
+        for k in groups:
+            rows = (key == k).nonzero().squeeze(1)
+            _render_view(drawn[rows], origin[rows], scale[rows], _Canvas(out, rows))
+    return out
+
+
+def _drawn(view: View) -> View:
+    """The view as the drawing code reads it: flags collapsed (`_collapse`), `line_mask` where the
+    line is drawn, and, when it is, line angle and length as tensors `[B]`."""
+    flags = {name: _collapse(getattr(view, name)) for name, default in _DEFAULTS.items() if type(default) is bool}
+    flags["line_mask"] = _collapse(view.line_drawn)
+    if flags["line_mask"] is not False:
+        b, device = view.scene.batch_size, view.scene.device
+        flags.update(line_angle=_per_sample(view.line_angle, b, device),
+                     line_length=_per_sample(view.line_length, b, device))
+    return replace(view, **flags)
 
 
 def _mask(flag: Flag, base: Tensor) -> Tensor:
@@ -255,13 +346,14 @@ class _Canvas:
         return self.out.shape[-1]
 
     def image(self, sample: Tensor) -> Tensor:
-        """Output image index of each sample index of the job being drawn."""
+        """Output image index of each sample index of the view being drawn."""
         return sample if self.rows is None else self.rows[sample]
 
 
-def _render_view(job: _Job, canvas: _Canvas) -> None:
-    """Draw a batch whose zoom factors are similar enough to share window sizes."""
-    scene, scale, origin, size = job.scene, job.scale, job.origin, canvas.size
+def _render_view(view: View, origin: Tensor, scale: Tensor, canvas: _Canvas) -> None:
+    """Draw a batch (`_drawn`) whose zoom factors are similar enough to share window sizes;
+    `origin [B, 2]` is the view window's top-left corner (room units), `scale [B]` pixels per room unit."""
+    scene, size = view.scene, canvas.size
     b = scene.batch_size
 
     def px(points: Tensor) -> Tensor:  # room units → pixel coordinates of this view, [B, ..., 2]
@@ -274,38 +366,38 @@ def _render_view(job: _Job, canvas: _Canvas) -> None:
     wall_half_thickness = walls[..., 3] * scale[:, None] / 2
     wall_direction = torch.stack([torch.cos(walls[..., 4]), torch.sin(walls[..., 4])], -1)
     _paint_walls(canvas, wall_centre, wall_half_length, wall_half_thickness, wall_direction,
-                 _mask(job.draw_walls, scene.wall_valid))
+                 _mask(_negate(view.hide_walls), scene.wall_valid))
 
     agent = px(scene.agent)
     heading = scene.heading.float()
     eye_direction = torch.stack([torch.cos(heading), torch.sin(heading)], -1)
-    _paint_agent(canvas, agent, eye_direction, scale, job.draw_agent)
+    _paint_agent(canvas, agent, eye_direction, scale, _negate(view.hide_agent))
 
     gold = px(scene.gold)
     for slot in range(scene.gold.shape[1]):
-        _paint_discs(canvas, gold[:, slot], GOLD_RADIUS * scale, scene.gold_valid[:, slot], job.draw_gold, GOLD)
+        _paint_discs(canvas, gold[:, slot], GOLD_RADIUS * scale, scene.gold_valid[:, slot], _negate(view.hide_gold), GOLD)
 
-    if job.line_to_gold is not False:
+    if view.line_to_gold is not False:
         target = scene.first_gold().float()
         d = target - scene.agent.float()
         dist = d.norm(dim=1)
         u = d / dist.clamp(min=1e-12)[:, None]
         length = dist - AGENT_RADIUS - GOLD_RADIUS
         _paint_line(canvas, px(scene.agent.float() + AGENT_RADIUS * u), u, length * scale, scale,
-                    scene.gold_valid.any(1) & (length > 0), job.line_to_gold)
-    if job.line_angle is not None and job.line_mask is not False:
-        u = torch.stack([torch.cos(job.line_angle), torch.sin(job.line_angle)], -1)
-        _paint_line(canvas, px(scene.agent.float() + AGENT_RADIUS * u), u, job.line_length * scale, scale,
-                    job.line_length > 0, job.line_mask)
+                    scene.gold_valid.any(1) & (length > 0), view.line_to_gold)
+    if view.line_mask is not False:
+        u = torch.stack([torch.cos(view.line_angle), torch.sin(view.line_angle)], -1)
+        _paint_line(canvas, px(scene.agent.float() + AGENT_RADIUS * u), u, view.line_length * scale, scale,
+                    view.line_length > 0, view.line_mask)
 
-    if job.corners is not False:
+    if view.corners is not False:
         for slot in range(walls.shape[1]):
             u, v = wall_direction[:, slot], torch.stack([-wall_direction[:, slot, 1], wall_direction[:, slot, 0]], -1)
             hl, ht = wall_half_length[:, slot, None], wall_half_thickness[:, slot, None]
             for su, sv in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
                 diagonal = (su * u + sv * v) * (CORNER_OFFSET / math.sqrt(2))
                 marker = wall_centre[:, slot] + su * hl * u + sv * ht * v + diagonal * scale[:, None]
-                _paint_discs(canvas, marker, GOLD_RADIUS * scale, scene.wall_valid[:, slot], job.corners,
+                _paint_discs(canvas, marker, GOLD_RADIUS * scale, scene.wall_valid[:, slot], view.corners,
                              MARKER_BLUE)
 
 

@@ -1,0 +1,131 @@
+"""`python -m penguin.tasks show`: the PNG's captions are wrapped and drawn in full, the JSONL
+decodes every rendering option of `View`.
+
+The PNG is read back as pixels: each sample's tiles are found where the rendered images are, and
+the caption under a step group must hold one band of ink per wrapped line, each as wide as its
+text — a caption cut at the tile width, or a row too short for its lines, fails."""
+import json
+from dataclasses import fields
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datamodules import registry
+from penguin.episode import EpisodeSpec, View, text_step
+from penguin.game.render import OPTIONS
+from penguin.tasks import caption_font, captions, describe, line_height, main as tasks_main, wrap_caption
+
+
+def test_wrap_caption_keeps_every_word_and_fits_the_width():
+    font = caption_font()
+    text = "which way should you turn to face away from the gold? -> <anticlockwise>"
+    for width in (40, 64, 134, 354):
+        lines = wrap_caption(text, width, font)
+        assert all(font.getlength(line) <= width for line in lines)
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+        if max(font.getlength(word) for word in text.split()) <= width:  # no word broken
+            assert " ".join(lines) == text
+        assert (len(lines) > 1) == (font.getlength(text) > width)
+    word = "x" * 80  # wider than a line: broken between characters, nothing lost
+    lines = wrap_caption(f"a {word} b", 64, font)
+    assert "".join(lines).replace(" ", "") == f"a{word}b" and all(font.getlength(line) <= 64 for line in lines)
+    assert wrap_caption("", 64, font) == [""]
+
+
+def find_tile(image: np.ndarray, tile: np.ndarray, x: int, y_from: int) -> int:
+    """The row at which `tile` sits in `image` with its left edge at column `x`, from `y_from` on."""
+    size = tile.shape[0]
+    for y in range(y_from, image.shape[0] - size + 1):
+        if np.array_equal(image[y:y + size, x:x + size], tile):
+            return y
+    raise AssertionError(f"tile not found at x={x} below y={y_from}")
+
+
+def ink_bands(area: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """`(top, bottom, left, right)` of each run of rows of `area [H, W, 3]` holding text ink."""
+    ink = area.min(axis=2) < 170
+    rows = ink.any(axis=1)
+    bands, start = [], None
+    for r, on in enumerate(list(rows) + [False]):
+        if on and start is None:
+            start = r
+        elif not on and start is not None:
+            cols = ink[start:r].any(axis=0).nonzero()[0]
+            bands.append((start, r, int(cols[0]), int(cols[-1])))
+            start = None
+    return bands
+
+
+def uint8(tile: torch.Tensor) -> np.ndarray:
+    return (tile.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("task", ["turn_qa", "arrow"])
+def test_show_png_holds_every_caption_in_full(tmp_path, task):
+    size, n = 64, 6
+    assert tasks_main(["show", task, "--n", str(n), "--size", str(size), "--out", str(tmp_path)]) == 0
+    image = np.array(Image.open(tmp_path / f"{task}.png").convert("RGB"))
+    records = [json.loads(line) for line in (tmp_path / f"{task}.jsonl").read_text().splitlines()]
+    episode = registry.get(task)(image_size=size, batch_size=n, seed=0).train_batch(0).render(size)
+    font = caption_font()
+    line_h = line_height(font)
+
+    first = [t for t in (episode.steps[0].image, episode.steps[0].image_target) if t is not None][0]
+    # The margin: the first tile sits `pad` pixels from the top and the left edge.
+    pad = next(p for p in range(32) if np.array_equal(image[p:p + size, p:p + size], uint8(first[0])))
+    # Each step group's left edge: after the previous group's tiles.
+    xs = [pad]
+    for s in episode.steps[:-1]:
+        xs.append(xs[-1] + max(1, (s.image is not None) + (s.image_target is not None)) * (size + pad))
+    rooms = [b - pad - a for a, b in zip(xs, xs[1:] + [image.shape[1]])]
+    tops, y = [], 0
+    for i in range(n):
+        y = find_tile(image, uint8(first[i]), xs[0], y)
+        tops.append(y)
+        y += size
+    tops.append(image.shape[0])
+
+    longest = 0
+    for i, record in enumerate(records):
+        wanted = [captions(info, room, font) for info, room in zip(record["steps"], rooms)]
+        assert tops[i + 1] - tops[i] == size + 2 + line_h * max(len(c) for c in wanted) + pad, i
+        for s, (step, info, lines) in enumerate(zip(episode.steps, record["steps"], wanted)):
+            for k, tile in enumerate(t for t in (step.image, step.image_target) if t is not None):
+                x = xs[s] + k * (size + pad)
+                assert np.array_equal(image[tops[i]:tops[i] + size, x:x + size], uint8(tile[i]))
+            label = info["prompt"] + (f" -> {info['answer']}" if info["answer"] is not None else "")
+            assert " ".join(line for line, colour in lines if colour == (0, 0, 0)) == label
+            area = image[tops[i] + size:tops[i + 1], xs[s]:xs[s] + rooms[s]]
+            bands = ink_bands(area)
+            assert len(bands) == len(lines), (i, s, lines)
+            for (top, bottom, left, right), (line, _) in zip(bands, lines):
+                assert left <= 2 and abs(right + 1 - font.getlength(line)) <= 2, (i, s, line)
+            longest = max(longest, len(lines))
+    if task == "arrow":  # two steps of two tiles: 134 px a caption, so the longer prompts wrap
+        assert longest > 2
+
+
+def test_jsonl_decodes_every_rendering_option():
+    module = registry.get("side_qa")(batch_size=4)
+    step = module.train_batch(0).steps[0]
+    scene = step.input.scene
+    changed = {}
+    for f in fields(View)[1:]:  # a value other than the default for every option, every sample
+        if isinstance(f.default, bool):
+            changed[f.name] = not f.default
+        elif isinstance(f.default, float):
+            changed[f.name] = f.default + 0.5
+        else:
+            changed[f.name] = torch.tensor(f.default) + torch.tensor([0.125, -0.25])
+    view = View.of(scene, **changed)
+    spec = EpisodeSpec("probe", (text_step(step.prompt_ids, step.reply_ids, input=view, target=view),))
+    for record in describe(spec, module.tokenizer, 0):
+        decoded = record["steps"][0]
+        assert set(decoded["view"]) == set(OPTIONS) and decoded["target_view"] == decoded["view"]
+        for name in OPTIONS:
+            assert decoded["view"][name] == pytest.approx(getattr(view, name)[record["index"]].tolist()), name
+    plain = EpisodeSpec("probe", (text_step(step.prompt_ids, step.reply_ids, input=View.of(scene)),))
+    assert all(r["steps"][0]["view"] is None and r["steps"][0]["target_view"] is None
+               for r in describe(plain, module.tokenizer, 0))
