@@ -12,16 +12,16 @@ resume point; then all ranks continue together. A poll costs one NVML read and o
 all-reduce, whose result is read on the host (on CUDA that waits for the step's queued work).
 
     TemperatureThrottle(pause_above=75.0, resume_at=60.0, slowdown_margin=5.0,
-                        every_n_steps=10, poll_seconds=5.0, sensor=nvml_sensor)
+                        every_n_steps=10, poll_seconds=5.0, sensor=None)
 
-| option            | default | meaning                                                          |
-|-------------------|---------|------------------------------------------------------------------|
-| `pause_above`     | 75 °C   | pause when the hottest GPU is above this (the original's cutoff) |
-| `resume_at`       | 60 °C   | resume when the hottest GPU is at or below this (the original's) |
+| option            | default | meaning                                                           |
+|-------------------|---------|-------------------------------------------------------------------|
+| `pause_above`     | 75 °C   | pause when the hottest GPU is above this (the original's cutoff)  |
+| `resume_at`       | 60 °C   | resume when the hottest GPU is at or below this (the original's)  |
 | `slowdown_margin` | 5 °C    | never run within this of the GPU's own slowdown threshold         |
 | `every_n_steps`   | 10      | poll every this many optimizer steps (one NVML read); 0: off      |
 | `poll_seconds`    | 5 s     | while paused, sleep this long between readings                    |
-| `sensor`          | NVML    | `device -> TemperatureSensor`; tests pass a fake                  |
+| `sensor`          | NVML    | `device -> TemperatureSensor`, None: `nvml_sensor`; tests: a fake |
 
 The ceiling is `min(pause_above, slowdown - slowdown_margin)` where NVML reports the GPU's
 slowdown threshold (the temperature at which the GPU cuts its own clocks; the lowest over the
@@ -165,7 +165,7 @@ def _handle_with_uuid(nvml: Any, wanted: str) -> Any:
 class TemperatureThrottle(L.Callback):
     def __init__(self, pause_above: float = 75.0, resume_at: float = 60.0, slowdown_margin: float = 5.0,
                  every_n_steps: int = 10, poll_seconds: float = 5.0,
-                 sensor: Callable[[torch.device], TemperatureSensor] = nvml_sensor) -> None:
+                 sensor: Callable[[torch.device], TemperatureSensor] | None = None) -> None:
         if not resume_at < pause_above:
             raise ValueError(f"TemperatureThrottle: resume_at ({resume_at}) must be below pause_above ({pause_above})")
         if slowdown_margin < 0:
@@ -179,7 +179,7 @@ class TemperatureThrottle(L.Callback):
         self.slowdown_margin = float(slowdown_margin)
         self.every_n_steps = every_n_steps
         self.poll_seconds = float(poll_seconds)
-        self._open = sensor
+        self._open = nvml_sensor if sensor is None else sensor  # None: a config cannot name a function
         self.throttle_seconds = 0.0
         # Between setup and teardown of a fit: `_on` is the same on every rank (it decides whether
         # a rank enters the poll collectives); `_sensor` is this rank's, None where it reads nothing.

@@ -18,6 +18,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader
 
@@ -285,7 +286,7 @@ def test_without_nvml_the_throttle_is_off_with_one_info_line_and_no_per_step_wor
         monkeypatch, caplog, clock, tmp_path, cuda, without, reason):
     nvml = without(monkeypatch)
     # The sensor the callback would open for this rank's device: cuda:0 where the run is a CUDA one.
-    sensor = (lambda device: nvml_sensor(torch.device("cuda", 0))) if cuda else nvml_sensor
+    sensor = (lambda device: nvml_sensor(torch.device("cuda", 0))) if cuda else None  # None: the default, NVML
     trainer, logger = trainer_for(TemperatureThrottle(every_n_steps=1, sensor=sensor), 5, tmp_path)
     reductions = []  # the throttle's collectives: none, at setup or at any step
     monkeypatch.setattr(temperature, "_reduce", lambda *args: reductions.append(args))
@@ -308,6 +309,22 @@ def test_every_n_steps_0_is_off_and_opens_no_sensor(caplog, tmp_path):
         trainer.fit(Tiny())
     assert [r.getMessage() for r in caplog.records if r.name == temperature.__name__] == [
         "TemperatureThrottle is off: every_n_steps=0"]
+
+
+def test_a_throttle_from_the_command_line_runs_with_the_nvml_sensor(caplog, tmp_path):
+    # As `python -m penguin.fit --trainer.callbacks+=...` builds it: the options from the command
+    # line, the sensor by default (a config cannot name a function: jsonargparse passes its path).
+    cli = LightningCLI(Tiny, run=False, args=[
+        "--trainer.callbacks+=callbacks.temperature.TemperatureThrottle", "--trainer.callbacks.every_n_steps=3",
+        "--trainer.accelerator=cpu", "--trainer.max_steps=2", "--trainer.logger=false",
+        "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={tmp_path}"])
+    [throttle] = [cb for cb in cli.trainer.callbacks if isinstance(cb, TemperatureThrottle)]
+    assert throttle.every_n_steps == 3
+    with caplog.at_level(logging.INFO, logger=temperature.__name__):
+        cli.trainer.fit(cli.model)
+    assert [r.getMessage() for r in caplog.records if r.name == temperature.__name__] == [
+        "TemperatureThrottle is off: not a CUDA run (device cpu)"]
 
 
 @pytest.mark.parametrize("options, message", [
