@@ -7,8 +7,11 @@ task made it. Per training step:
    task's configured term weight (`TermWeights`; 0 switches a term off).
 2. **Objective.** The weighting strategy (`weighting: static | uncertainty | loss_ratio`, see
    `lit_modules/weighting/`) combines the weighted terms, keyed `"task/term"`, into one loss.
-3. **Safety.** A non-finite loss skips the optimizer step on every rank (the gradients are
-   dropped, not applied); after `max_nonfinite` in a row training stops with a clear message.
+3. **Safety.** A step whose loss or any gradient is not finite (a bf16 overflow can give an
+   infinite gradient under a finite loss) is skipped on every rank: the gradients are dropped
+   before clipping and the optimizer leaves every weight as it was. After `max_nonfinite` skips in
+   a row training stops with `NonFiniteTraining` (`python -m penguin.fit` exits with code 3 and
+   one line).
 4. **Step.** AdamW with parameter groups and a warmup + cosine schedule
    (`lit_modules/optimization.py`: `lr`, `lr_multipliers`, `weight_decay`, `betas`,
    `warmup_steps`, `total_steps` — default the trainer's `max_steps` — and `min_lr_ratio`).
@@ -25,6 +28,12 @@ What else a run does lives in callbacks that `penguin.fit` adds: `SamplerFeedbac
 `last_val_losses` to the data's task sampler and logs `sampler/<task>/share`; `SampleLogger`
 writes image grids and answer samples to TensorBoard at every `sample_every_n_validations`-th
 validation (an option of this module, so that configs and checkpoints keep it).
+
+**State.** Every episode carries the brain's state from step to step. What a training batch
+starts from is `carried_state` (None: fresh), which `callbacks/memory_reset.py::MemoryReset`
+sets; with `carry_state` on, the batch's final state is left in `last_state` for it. Validation
+always starts every episode fresh. The compiled brain (`compile=True`) is not a registered
+submodule, so checkpoints hold each weight once, under `brain.`, compiled or not.
 
 Other options: `preset`/`brain` (the brain, `penguin.brain`), `tasks` (the same as `data.tasks`),
 `foreground_weight`/`edit_weight` (the image term, `lit_modules/terms.py`), `compile=True`
@@ -43,10 +52,14 @@ from lit_modules.metrics import ValidationMetrics
 from lit_modules.optimization import adamw_with_schedule
 from lit_modules.terms import EDIT_WEIGHT, FOREGROUND_WEIGHT, EpisodeResult, run_episode
 from lit_modules.weighting import make_weighting
-from penguin.brain import Brain
+from penguin.brain import Brain, BrainState
 from penguin.episode import TERMS, Episode
 
 DEFAULT_TOTAL_STEPS = 100_000  # the schedule's length when neither total_steps nor max_steps is set
+
+
+class NonFiniteTraining(RuntimeError):
+    """`max_nonfinite` steps in a row had a non-finite loss or gradient; training stopped."""
 
 
 class BrainModule(L.LightningModule):
@@ -68,9 +81,12 @@ class BrainModule(L.LightningModule):
         self.weighting = make_weighting(weighting, keys, **(weighting_options or {}))
         self.metrics = ValidationMetrics(self.task_names)
         self.last_val_losses: dict[str, float] = {}
-        self._step_brain = self.brain
+        self._compiled: torch.nn.Module | None = None  # never a registered submodule (see State above)
+        self.carried_state: BrainState | None = None
+        self.carry_state = False
+        self.last_state: BrainState | None = None
         self._nonfinite_in_a_row = 0
-        self._skip_step = False
+        self._loss: Tensor | None = None
         for name, value in (("lr", lr), ("warmup_steps", warmup_steps), ("min_lr_ratio", min_lr_ratio),
                             ("foreground_weight", foreground_weight), ("edit_weight", edit_weight)):
             if not isinstance(value, (int, float)) or value < 0:
@@ -101,12 +117,20 @@ class BrainModule(L.LightningModule):
             for name, task in getattr(data, "tasks", {}).items():  # every rank sizes every task's kinds
                 self.metrics.set_kinds(name, task.val_batch(0).question_kinds)
         if self.hparams.compile and torch.cuda.is_available():
-            self._step_brain = torch.compile(self.brain)
+            object.__setattr__(self, "_compiled", torch.compile(self.brain))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Checkpoints of Penguin 0.1 also held every weight under `_step_brain.` (the same brain
+        # registered twice); the weights under `brain.` are the ones.
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.startswith("_step_brain.")]:
+            del state[key]
 
     # ------------------------------------------------------------------ training
-    def run(self, episode: Episode) -> EpisodeResult:
-        return run_episode(self._step_brain, episode, foreground_weight=self.hparams.foreground_weight,
-                           edit_weight=self.hparams.edit_weight)
+    def run(self, episode: Episode, state: BrainState | None = None) -> EpisodeResult:
+        """The episode through the brain (compiled when `compile=True` on CUDA), from `state` or fresh."""
+        return run_episode(self._compiled or self.brain, episode, state,
+                           foreground_weight=self.hparams.foreground_weight, edit_weight=self.hparams.edit_weight)
 
     def weighted_terms(self, episode: Episode, result: EpisodeResult) -> dict[str, Tensor]:
         w = episode.weights.as_dict()
@@ -114,7 +138,9 @@ class BrainModule(L.LightningModule):
 
     def training_step(self, episode: Episode, batch_idx: int) -> Tensor:
         self._check_same_task_on_every_rank(episode.task)
-        result = self.run(episode)
+        result = self.run(episode, self.carried_state)
+        if self.carry_state:
+            self.last_state = result.state
         weighted = self.weighted_terms(episode, result)
         loss = self.weighting(weighted)
         b = episode.batch_size
@@ -122,28 +148,34 @@ class BrainModule(L.LightningModule):
             self.log(f"train/{episode.task}/{name}", value.detach(), batch_size=b)
         self.log(f"train/{episode.task}/total", sum(weighted.values()).detach(), batch_size=b)
         self.log("train/loss", loss.detach(), batch_size=b, prog_bar=True)
-        self._note_finiteness(loss)
+        self._loss = loss.detach()
         return loss
 
-    def _note_finiteness(self, loss: Tensor) -> None:
-        finite = torch.isfinite(loss.detach()).float()
-        finite = self.trainer.strategy.reduce(finite, reduce_op="min") if self._trainer is not None else finite
-        self._skip_step = bool(finite < 1)
-        if not self._skip_step:
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Skip the step (drop every gradient) when the loss or a gradient is not finite on any rank.
+
+        Runs after backward and before gradient clipping; one device sync per step decides."""
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        finite = torch.isfinite(self._loss) if self._loss is not None else torch.ones((), dtype=torch.bool,
+                                                                                      device=self.device)
+        if grads:
+            finite = finite & torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+        finite = finite.float()
+        if self._trainer is not None:
+            finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+        if bool(finite >= 1):
             self._nonfinite_in_a_row = 0
             return
+        for group in optimizer.param_groups:  # AdamW leaves parameters without a gradient untouched
+            for p in group["params"]:
+                p.grad = None
         self._nonfinite_in_a_row += 1
+        self.log("train/skipped_nonfinite", 1.0, reduce_fx="sum")
         if self._nonfinite_in_a_row >= self.hparams.max_nonfinite:
-            raise RuntimeError(f"the loss was not finite for {self._nonfinite_in_a_row} steps in a row (last at "
-                               f"step {self.global_step}); lower model.lr, check the data, or resume from the "
-                               "last good checkpoint")
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self._skip_step:  # drop the gradients: AdamW leaves parameters without one untouched
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    p.grad = None
-            self.log("train/skipped_nonfinite", 1.0, reduce_fx="sum")
+            raise NonFiniteTraining(
+                f"the loss or a gradient was not finite for {self._nonfinite_in_a_row} steps in a row (last at step "
+                f"{self.global_step}); no step was applied and no non-finite weight was saved: resume with "
+                "--ckpt_path last and a lower model.lr, or check the data")
 
     def _check_same_task_on_every_rank(self, task: str) -> None:
         if self._trainer is None or self.trainer.world_size == 1 or self.global_step % 50:

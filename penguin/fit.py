@@ -18,7 +18,16 @@ and layout (`penguin/tensorboard.py`: no `hp_metric`/`epoch` scalars, a custom-s
 task and one of the task shares), the checkpoints (`callbacks/last_checkpoint.py`), the task
 sampler's feedback from validation (`callbacks/sampler_feedback.py`), image grids and answer
 samples (`callbacks/sample_logger.py`), a learning-rate monitor and the task-mix progress bar
-(`callbacks/progress.py`).
+(`callbacks/progress.py`). Always there, configured under their own keys: the brain's memory
+across batches, `--memory.hard_reset episode|every_n_steps|task_change` and
+`--memory.every_n_steps N` (`callbacks/memory_reset.py`).
+
+**Your own tasks**: `--data.task_modules '[my_tasks.py]'` imports task modules from outside the
+package before anything resolves task names (`docs/adding_a_task.md`).
+
+**Exit codes**: 0 done; 2 bad input (a one-line error naming the field and the fix); 3 training
+stopped after `model.max_nonfinite` non-finite steps in a row (one line; nothing non-finite was
+applied or saved).
 
 **Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
 path): weights, optimizer, schedule, the data stream position and the task sampler's state all
@@ -43,14 +52,17 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.cli import LightningCLI
 
 from callbacks.last_checkpoint import LastCheckpoint
+from callbacks.memory_reset import MemoryReset
 from callbacks.progress import TaskMixProgressBar
 from callbacks.sample_logger import SampleLogger
 from callbacks.sampler_feedback import SamplerFeedback
 from datamodules.mixture import TaskMixture
-from lit_modules.brain_module import BrainModule
+from datamodules import registry
+from lit_modules.brain_module import BrainModule, NonFiniteTraining
 from penguin.tensorboard import PenguinTensorBoardLogger, TensorBoardLayout
 
 RUNS = "runs"
+EXIT_BAD_INPUT, EXIT_NONFINITE = 2, 3
 PROG = "python -m penguin.fit"  # what --help names: the command a user types
 DESCRIPTION = "Train the brain on a mix of tasks (LightningCLI). Examples: the docstring of penguin/fit.py."
 
@@ -69,10 +81,21 @@ class PenguinCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--name", default="penguin", help="run name: logs and checkpoints go under runs/NAME")
         parser.add_argument("--ckpt_path", default=None, help="'last', a checkpoint path, or nothing")
+        parser.add_lightning_class_args(MemoryReset, "memory")
         parser.link_arguments("data.tasks", "model.tasks")
         parser.set_defaults({**hardware_defaults(), "trainer.log_every_n_steps": 10,
                              "trainer.check_val_every_n_epoch": None, "trainer.gradient_clip_val": 1.0,
                              "trainer.num_sanity_val_steps": 0, "trainer.default_root_dir": RUNS})
+
+    def before_instantiate_classes(self) -> None:
+        """Import the run's own task modules first: the model resolves task names too."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        modules = config.get("data", {}).get("task_modules") if config is not None else None
+        if modules:
+            try:
+                registry.load_modules(modules)
+            except ValueError as e:
+                raise ValueError(f"data.{e}") from None
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
         """TensorBoard under runs/NAME, checkpoints in runs/NAME/checkpoints, the sampler feedback,
@@ -129,6 +152,9 @@ def main(args: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteTraining as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_NONFINITE
     return 0
 
 

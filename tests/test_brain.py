@@ -199,8 +199,10 @@ def test_state_dict_loads_into_a_brain_used_with_another_batch_size(brain):
         for seed in (0, 1):
             _, state = brain(full_step(config, 2, seed=seed), state)
     saved = brain.state_dict()
-    expected = {name: tuple(t.shape) for name, t in Brain(config).state_dict().items()}
-    assert {name: tuple(t.shape) for name, t in saved.items()} == expected
+    def shapes(state):  # tensors by shape; the kind vocabulary (extra state) is a plain record
+        return {name: tuple(t.shape) if isinstance(t, torch.Tensor) else type(t) for name, t in state.items()}
+
+    assert shapes(saved) == shapes(Brain(config).state_dict())
 
     other = Brain(config)
     other.load_state_dict(saved)

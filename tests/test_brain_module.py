@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from callbacks.sampler_feedback import SamplerFeedback
 from datamodules.mixture import TaskMixture
 from lit_modules import terms
-from lit_modules.brain_module import BrainModule
+from lit_modules.brain_module import BrainModule, NonFiniteTraining
 from lit_modules.optimization import warmup_cosine
 
 TASKS = ["near_gold_qa", "arrow"]
@@ -64,8 +64,63 @@ def test_too_many_nan_steps_in_a_row_stop_with_a_clear_message(monkeypatch):
     module = BrainModule(preset="tiny64", tasks=TASKS, max_nonfinite=3)
     data = TaskMixture(tasks=TASKS, batch_size=4, sampler="round_robin")
     _poison(monkeypatch, {1, 2, 3})
-    with pytest.raises(RuntimeError, match="the loss was not finite for 3 steps in a row"):
+    with pytest.raises(NonFiniteTraining, match="the loss or a gradient was not finite for 3 steps in a row"):
         _trainer(10).fit(module, data)
+
+
+class InfiniteGradient(torch.autograd.Function):
+    """Identity forward, infinite backward: a finite loss whose gradient overflowed (as bf16 can)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+def test_a_finite_loss_with_an_infinite_gradient_is_skipped_like_a_nan_loss(monkeypatch):
+    torch.manual_seed(0)
+    module = BrainModule(preset="tiny64", tasks=TASKS, warmup_steps=1)
+    data = TaskMixture(tasks=TASKS, batch_size=4, sampler="round_robin")
+    real, calls, before, after = terms.run_episode, [], [], []
+
+    def run(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(len(calls))
+        if calls[-1] == 1:
+            result.terms = {k: InfiniteGradient.apply(v) for k, v in result.terms.items()}
+        return result
+
+    class Snapshot(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            before.append([p.detach().clone() for p in pl_module.brain.parameters()])
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            after.append([p.detach().clone() for p in pl_module.brain.parameters()])
+
+    monkeypatch.setattr("lit_modules.brain_module.run_episode", run)
+    trainer = _trainer(3)
+    trainer.callbacks.append(Snapshot())
+    trainer.fit(module, data)
+    assert all(torch.equal(a, b) for a, b in zip(before[1], after[1])), "the overflowing step changed the weights"
+    assert any(not torch.equal(a, b) for a, b in zip(before[2], after[2])), "the next step did not train"
+    assert all(torch.isfinite(p).all() for p in module.brain.parameters())
+
+
+def test_the_fit_command_stops_on_repeated_nonfinite_steps_with_exit_code_3_and_one_line(monkeypatch, tmp_path,
+                                                                                         capsys):
+    from penguin.fit import EXIT_NONFINITE, main
+
+    _poison(monkeypatch, set(range(100)))
+    code = main(["--data.tasks", "[near_gold_qa]", "--data.batch_size", "4", "--data.val_batches", "1",
+                 "--trainer.max_steps", "10", "--model.max_nonfinite", "2", "--trainer.enable_progress_bar", "false",
+                 "--trainer.default_root_dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_NONFINITE == 3
+    assert err[-1].startswith("error: the loss or a gradient was not finite for 2 steps in a row")
+    assert "Traceback" not in "\n".join(err)
 
 
 def test_parameter_groups_follow_lr_multipliers_and_decay_rules():

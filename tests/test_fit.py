@@ -135,15 +135,19 @@ def _parameters(ckpt: Path) -> dict[str, torch.Tensor]:
     return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("memory", [[], ["--memory.hard_reset", "every_n_steps", "--memory.every_n_steps", "5"]],
+                         ids=["fresh-state", "carried-state"])
+def test_resume_continues_exactly(tmp_path, memory):
     common = ["--data.tasks", "[side_qa, arrow, near_gold_qa]", "--data.sampler", "adaptive",
               "--data.sampler_options", "{tolerance: 0.0, patience: 1, epsilon: 0.0}",
-              "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6"]
+              "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6", *memory]
     assert _fit(tmp_path, "--name", "straight", *common, "--trainer.max_steps", "18") == 0
     # Stopped at step 8, between the validations at 6 and 12: last.ckpt must still be at step 8.
     assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "8") == 0
     stopped = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert stopped["global_step"] == 8 and stopped["TaskMixture"]["consumed"] == 8
+    carried = next(v for k, v in stopped["callbacks"].items() if k.startswith("MemoryReset"))["state"]
+    assert (carried is not None) == bool(memory)  # step 8 starts from step 7's state when carrying
     assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "18", "--ckpt_path", "last") == 0
     a = torch.load(tmp_path / "straight/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
