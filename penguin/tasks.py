@@ -2,8 +2,11 @@
 
     python -m penguin.tasks list
     python -m penguin.tasks show side_qa [--n 8] [--size 128] [--seed 0] [--out tasks_out]
+    python -m penguin.tasks --task-modules my_tasks.py list      # with tasks of your own
 
-`list` prints every registered task with its one-line description and label rates.
+`list` prints every registered task with its one-line description. `--task-modules` (before the
+command) imports task modules from outside the package first: module names or `.py` paths
+(`docs/adding_a_task.md`).
 
 `show TASK` draws `n` samples of training batch 0 (rank 0) for `seed` and writes
 
@@ -50,6 +53,9 @@ from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m penguin.tasks", description=__doc__.split("\n")[0])
+    parser.add_argument("--task-modules", action="append", default=[], metavar="MODULE",
+                        help="a task module of your own to import first (a module name or a .py path; "
+                             "repeat the option or separate with commas for several)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every registered task with its description")
     show = sub.add_parser("show", help="write a labelled PNG grid and a JSONL of a task's samples")
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--out", default="tasks_out", help="output folder (default tasks_out)")
     args = parser.parse_args(argv)
     try:
+        registry.load_modules([m for given in args.task_modules for m in given.split(",") if m],
+                              origin="--task-modules")
         if args.command == "list":
             for name in registry.names():
                 cls = registry.get(name)
