@@ -35,6 +35,10 @@ sets; with `carry_state` on, the batch's final state is left in `last_state` for
 always starts every episode fresh. The compiled brain (`compile=True`) is not a registered
 submodule, so checkpoints hold each weight once, under `brain.`, compiled or not.
 
+**Warm start.** `init_from` (a checkpoint path) and `init_components` (e.g. `[image_encoder]`)
+start a new run from earlier brain weights with a fresh optimizer, schedule and sampler over this
+run's tasks (`lit_modules/warm_start.py`); a resumed run ignores them.
+
 Other options: `preset`/`brain` (the brain, `penguin.brain`), `tasks` (the same as `data.tasks`),
 `foreground_weight`/`edit_weight` (the image term, `lit_modules/terms.py`), `compile=True`
 (`torch.compile` of the brain on CUDA).
@@ -51,6 +55,7 @@ from datamodules.mixture import resolve_tasks
 from lit_modules.metrics import ValidationMetrics
 from lit_modules.optimization import adamw_with_schedule
 from lit_modules.terms import EDIT_WEIGHT, FOREGROUND_WEIGHT, EpisodeResult, run_episode
+from lit_modules.warm_start import load_brain_weights
 from lit_modules.weighting import make_weighting
 from penguin.brain import Brain, BrainState
 from penguin.episode import TERMS, Episode
@@ -69,7 +74,8 @@ class BrainModule(L.LightningModule):
                  betas: tuple[float, float] = (0.9, 0.98), warmup_steps: int = 100, total_steps: int | None = None,
                  min_lr_ratio: float = 0.1, foreground_weight: float = FOREGROUND_WEIGHT,
                  edit_weight: float = EDIT_WEIGHT, compile: bool = False,
-                 max_nonfinite: int = 5, sample_every_n_validations: int = 1) -> None:
+                 max_nonfinite: int = 5, sample_every_n_validations: int = 1, init_from: str | None = None,
+                 init_components: list[str] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         try:
@@ -118,6 +124,12 @@ class BrainModule(L.LightningModule):
                 self.metrics.set_kinds(name, task.val_batch(0).question_kinds)
         if self.hparams.compile and torch.cuda.is_available():
             object.__setattr__(self, "_compiled", torch.compile(self.brain))
+
+    def on_fit_start(self) -> None:
+        if self.hparams.init_from and self.trainer.ckpt_path is None:
+            report = load_brain_weights(self.brain, self.hparams.init_from, self.hparams.init_components)
+            if self.trainer.is_global_zero:
+                print(report, flush=True)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Checkpoints of Penguin 0.1 also held every weight under `_step_brain.` (the same brain
