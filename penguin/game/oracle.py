@@ -9,6 +9,9 @@ and the gold: facing it, the forward move is blocked).
 Returns `GreedyTrace(length [B] long, stuck [B] bool)`: `length` counts moves until the first
 gold is collected (the number of moves made before giving up, for stuck samples). Only the first
 valid gold is the goal; it is the one every one-gold question is about.
+
+Used by the tasks that need the length of the greedy path (`value`, `compare`, `full_move`, next
+in the frameworks) and by tests; kept and tested ahead of them.
 """
 from __future__ import annotations
 

@@ -14,6 +14,10 @@
 An absent object reads as the room centre with radius 0 (and heading 0 without an eye), so the
 outputs stay finite; use the presence masks or areas to weight losses.
 
+Used by the read-out tasks (`readout_closer`, `readout_further`, `readout_gold_upper_left`,
+frameworks that score the read-out of a predicted image instead of its pixels) and by tests; kept
+and tested ahead of them.
+
 How the colour masks work. Write a pixel as `r = R − B`, `g = G − B`: white and black (and every
 grey, i.e. walls and their anti-aliased edges) give `r = g = 0`; green gives `g = 1`; red `r = 1`;
 gold `(r, g) = (1, 200/255)`; the blue overlays give negative values. Blends of one colour with
