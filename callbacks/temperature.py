@@ -26,8 +26,9 @@ all-reduce, whose result is read on the host (on CUDA that waits for the step's 
 The ceiling is `min(pause_above, slowdown - slowdown_margin)` where NVML reports the GPU's
 slowdown threshold (the temperature at which the GPU cuts its own clocks; the lowest over the
 ranks), else `pause_above`. The resume point is `min(resume_at, ceiling - slowdown_margin)`, so a
-GPU with an unusually low slowdown threshold still cools by a margin before training resumes.
-The wide gap between the two (15 °C by default) keeps a run from pausing again a few steps later.
+GPU with an unusually low slowdown threshold still cools by a margin before training resumes
+(both are in an info line at the start of the fit, logger `callbacks.temperature`).
+The 15 °C gap between pausing and resuming keeps a run from pausing again a few steps later.
 Bad options are a one-line `ValueError`.
 
 **What it logs**, at each poll step, to the trainer's loggers: `system/gpu_temp`, the hottest GPU's
@@ -39,11 +40,14 @@ resume.
 
 **Several GPUs (DDP).** Each rank's CUDA device is found in NVML by its UUID, never by index, so
 the reading is right under `CUDA_VISIBLE_DEVICES=2,0` or any device order. All ranks pause
-together: each poll, and each reading while paused, is one max-reduction that every rank enters
-at the same step, and the decision to wait or go on depends only on its result, so every rank
-makes the same number of reductions and none waits on another. No collective waits longer than
-one `poll_seconds`, far below NCCL's timeout. A rank that cannot read (NVML failed there) takes
-part with no reading; the other ranks' temperatures still pause the run.
+together: each poll, and each reading while paused, is one max-reduction that every rank enters at
+the same step, and the decision to wait or go on depends only on its result, so every rank makes
+the same number of reductions and none waits on another. No collective waits longer than one
+`poll_seconds`, far below NCCL's timeout. The same reduction carries whether any rank is stopping
+the run (SIGTERM, `trainer.should_stop`), so a pause never delays a stop: all ranks leave it
+together at the next reading (`stopping: the run ends after 40 s paused, ...`). A rank that cannot
+read (NVML failed there) takes part with no reading; the other ranks' temperatures still pause the
+run.
 
 **When it does nothing.** On a CPU run, or without NVML (`nvidia-ml-py` not installed, or
 `nvmlInit` fails: no driver), the callback logs one info line saying why (rank 0, logger
@@ -171,7 +175,8 @@ class TemperatureThrottle(L.Callback):
         if slowdown_margin < 0:
             raise ValueError(f"TemperatureThrottle: slowdown_margin must be >= 0, got {slowdown_margin}")
         if not (isinstance(every_n_steps, int) and every_n_steps >= 0):
-            raise ValueError(f"TemperatureThrottle: every_n_steps must be an integer >= 0 (0: off), got {every_n_steps!r}")
+            raise ValueError(
+                f"TemperatureThrottle: every_n_steps must be an integer >= 0 (0: off), got {every_n_steps!r}")
         if not poll_seconds > 0:
             raise ValueError(f"TemperatureThrottle: poll_seconds must be > 0, got {poll_seconds}")
         self.pause_above = float(pause_above)
@@ -208,9 +213,12 @@ class TemperatureThrottle(L.Callback):
             log.warning("TemperatureThrottle: rank %d reads no temperature (%s); the other ranks' still pause the run",
                         trainer.global_rank, why)
         slowdown = self._sensor.slowdown() if self._sensor is not None else None
-        slowdown = _reduce(trainer, math.inf if slowdown is None else slowdown, "min")
+        [slowdown] = _reduce(trainer, [math.inf if slowdown is None else slowdown], "min")
         self._ceiling = min(self.pause_above, slowdown - self.slowdown_margin)
         self._resume = min(self.resume_at, self._ceiling - self.slowdown_margin)
+        if trainer.is_global_zero:
+            log.info("TemperatureThrottle: pausing above %s until %s, polled every %d steps",
+                     _celsius(self._ceiling), _celsius(self._resume), self.every_n_steps)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -220,8 +228,8 @@ class TemperatureThrottle(L.Callback):
         if not self._on or step % self.every_n_steps or step == self._polled_step:
             return
         self._polled_step = step
-        hottest = self._hottest(trainer)
-        if hottest > self._ceiling:
+        hottest, stopping = self._hottest(trainer)
+        if hottest > self._ceiling and not stopping:
             self._wait(trainer, hottest)
         metrics = {"system/throttle_seconds": self.throttle_seconds}
         if math.isfinite(hottest):  # -inf: no rank could read
@@ -245,19 +253,24 @@ class TemperatureThrottle(L.Callback):
         self.throttle_seconds = float(state_dict["throttle_seconds"])
 
     def _wait(self, trainer: L.Trainer, hottest: float) -> None:
-        _say(trainer, f"pausing: GPU at {hottest:.0f} °C, resuming at {self._resume:.0f} °C")
+        _say(trainer, f"pausing: GPU at {_celsius(hottest)}, resuming at {_celsius(self._resume)}")
         start = time.monotonic()
-        # The condition depends only on the reduced value, which every rank shares: all ranks make
-        # the same number of reductions and leave the loop together.
-        while hottest > self._resume:
+        stopping = False
+        # The condition depends only on reduced values, which every rank shares: all ranks make the
+        # same number of reductions and leave the loop together.
+        while hottest > self._resume and not stopping:
             time.sleep(self.poll_seconds)
-            hottest = self._hottest(trainer)
+            hottest, stopping = self._hottest(trainer)
         paused = time.monotonic() - start
         self.throttle_seconds += paused
-        _say(trainer, f"resuming: GPU at {hottest:.0f} °C after {paused:.0f} s paused")
+        if stopping:
+            _say(trainer, f"stopping: the run ends after {paused:.0f} s paused, GPU at {_celsius(hottest)}")
+        else:
+            _say(trainer, f"resuming: GPU at {_celsius(hottest)} after {paused:.0f} s paused")
 
-    def _hottest(self, trainer: L.Trainer) -> float:
-        """The highest temperature over the ranks now: a collective, so every rank calls it together."""
+    def _hottest(self, trainer: L.Trainer) -> tuple[float, bool]:
+        """The highest temperature over the ranks now, and whether any rank is stopping the run
+        (SIGTERM, `should_stop`): one collective, so every rank calls it together."""
         reading = -math.inf
         if self._sensor is not None:
             try:
@@ -266,13 +279,18 @@ class TemperatureThrottle(L.Callback):
                 # Once: the rank goes on taking part with no reading (NVML stays initialised).
                 log.warning("TemperatureThrottle: rank %d reads no more temperatures: %s", trainer.global_rank, e)
                 self._sensor = None
-        return _reduce(trainer, reading, "max")
+        hottest, stopping = _reduce(trainer, [reading, float(trainer.received_sigterm or trainer.should_stop)], "max")
+        return hottest, stopping > 0
 
 
-def _reduce(trainer: L.Trainer, value: float, op: str) -> float:
-    """`value` reduced over the ranks with `op` ("max", "min"); itself on a single process."""
-    tensor = torch.tensor(float(value), device=trainer.strategy.root_device)
-    return float(trainer.strategy.reduce(tensor, reduce_op=op).item())
+def _reduce(trainer: L.Trainer, values: list[float], op: str) -> list[float]:
+    """`values` reduced elementwise over the ranks with `op` ("max", "min"); themselves on one process."""
+    tensor = torch.tensor(values, dtype=torch.float32, device=trainer.strategy.root_device)
+    return trainer.strategy.reduce(tensor, reduce_op=op).tolist()
+
+
+def _celsius(value: float) -> str:
+    return f"{value:.0f} °C" if math.isfinite(value) else "no reading"
 
 
 def _say(trainer: L.Trainer, message: str) -> None:

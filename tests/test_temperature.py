@@ -52,18 +52,21 @@ class ScriptedSensor:
 
 
 class FakeClock:
-    """`time` for the callback: sleeping advances the clock at once."""
+    """`time` for the callback: sleeping advances the clock at once (and runs `on_sleep`)."""
 
     def __init__(self) -> None:
         self.now = 1000.0
         self.sleeps: list[float] = []
+        self.on_sleep = lambda: None
 
     def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        assert len(self.sleeps) < 100, "still paused after 100 readings"  # fails a broken wait, fast
         self.sleeps.append(seconds)
         self.now += seconds
+        self.on_sleep()
 
 
 class MemoryLogger(Logger):
@@ -158,6 +161,14 @@ def test_the_ceiling_keeps_a_margin_below_the_gpus_slowdown_threshold(clock, tmp
     assert clock.sleeps == ([5.0] if pauses else [])
 
 
+def test_under_gradient_accumulation_it_polls_once_per_optimizer_step(clock, tmp_path):
+    sensor = ScriptedSensor([50, 51])
+    trainer, logger = trainer_for(TemperatureThrottle(every_n_steps=2, sensor=lambda device: sensor), 4, tmp_path,
+                                  accumulate_grad_batches=3)
+    trainer.fit(Tiny())  # 12 batches, 4 optimizer steps: polls at steps 2 and 4 only
+    assert sensor.reads == 2 and logger.series("system/gpu_temp") == [50, 51]
+
+
 def test_a_low_slowdown_threshold_lowers_the_resume_point_by_the_margin_too(clock, tmp_path, capsys):
     # slowdown 62: ceiling 57, resume at 52 rather than 60, which would resume above the ceiling.
     sensor = ScriptedSensor([58, 55, 52, 50], slowdown=62)
@@ -165,6 +176,32 @@ def test_a_low_slowdown_threshold_lowers_the_resume_point_by_the_margin_too(cloc
     trainer.fit(Tiny())
     assert clock.sleeps == [5.0, 5.0]
     assert "pausing: GPU at 58 °C, resuming at 52 °C" in capsys.readouterr().out
+
+
+def _set_should_stop(trainer: L.Trainer) -> None:
+    trainer.should_stop = True  # as EarlyStopping or max_time do
+
+
+def _sigterm(trainer: L.Trainer) -> None:
+    assert callable(signal.getsignal(signal.SIGTERM)), "Lightning's SIGTERM handler is not installed"
+    os.kill(os.getpid(), signal.SIGTERM)  # as SLURM does before it kills a job
+
+
+@pytest.mark.parametrize("stop", [_set_should_stop, _sigterm], ids=["should_stop", "sigterm"])
+def test_a_run_that_is_stopping_leaves_the_pause_at_the_next_reading(clock, tmp_path, capsys, stop):
+    sensor = ScriptedSensor([90])  # never cools
+    trainer, logger = trainer_for(TemperatureThrottle(every_n_steps=2, sensor=lambda device: sensor), 10, tmp_path)
+    clock.on_sleep = lambda: len(clock.sleeps) == 2 and stop(trainer)
+    handler = signal.getsignal(signal.SIGTERM)
+    if stop is _sigterm:
+        with pytest.raises(SystemExit):  # Lightning's SIGTERMException, after the step
+            trainer.fit(Tiny())
+    else:
+        trainer.fit(Tiny())
+    assert signal.getsignal(signal.SIGTERM) is handler  # Lightning put pytest's back
+    assert clock.sleeps == [5.0, 5.0] and trainer.global_step == 2
+    assert logger.series("system/throttle_seconds") == [10]
+    assert "stopping: the run ends after 10 s paused, GPU at 90 °C" in capsys.readouterr().out
 
 
 class FailingSensor(ScriptedSensor):
@@ -182,6 +219,7 @@ def test_a_sensor_that_stops_reading_warns_once_and_training_goes_on(clock, capl
     with caplog.at_level(logging.INFO, logger=temperature.__name__):
         trainer.fit(Tiny())
     assert [r.getMessage() for r in caplog.records if r.name == temperature.__name__] == [
+        "TemperatureThrottle: pausing above 75 °C until 60 °C, polled every 1 steps",
         "TemperatureThrottle: rank 0 reads no more temperatures: NVML read failed (GPU is lost)"]
     assert trainer.global_step == 3 and clock.sleeps == []
     assert logger.series("system/gpu_temp") == [50] and logger.series("system/throttle_seconds") == [0, 0, 0]
@@ -368,7 +406,7 @@ def test_two_ranks_pause_together_when_only_one_is_hot(tmp_path):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
-        raise AssertionError("two ranks did not finish 4 steps in 120 s: the throttle's reductions are not matched") from None
+        raise AssertionError("two ranks did not finish 4 steps in 120 s: the throttle's reductions do not match") from None
     assert process.returncode == 0, stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     for rank in ranks:
