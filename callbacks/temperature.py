@@ -136,7 +136,11 @@ def nvml_sensor(device: torch.device) -> NvmlSensor:
     except pynvml.NVMLError as e:
         raise SensorUnavailable(f"NVML did not start ({e})") from None
     index = torch.cuda.current_device() if device.index is None else device.index
-    wanted = nvml_uuid(torch.cuda.get_device_properties(index).uuid)
+    try:
+        wanted = nvml_uuid(torch.cuda.get_device_properties(index).uuid)
+    except AttributeError:  # torch before 2.5 has no device UUID
+        pynvml.nvmlShutdown()
+        raise SensorUnavailable(f"torch {torch.__version__} reports no CUDA device UUID") from None
     try:
         handle = _handle_with_uuid(pynvml, wanted)
         if handle is None:

@@ -294,7 +294,7 @@ def test_each_cuda_device_reads_the_nvml_gpu_with_its_uuid_whatever_the_order(mo
     assert "nvmlShutdown" not in nvml.calls  # open sensors keep NVML up until the fit's teardown
 
 
-def test_a_gpu_without_a_slowdown_threshold_or_a_uuid_in_nvml(monkeypatch):
+def test_a_gpu_without_a_slowdown_threshold_or_a_uuid_in_nvml_or_a_torch_without_uuids(monkeypatch):
     nvml = install_fake_pynvml(monkeypatch)
     visible_devices(monkeypatch, [3])
     assert nvml_sensor(torch.device("cuda", 0)).slowdown() is None  # NVMLError_NotSupported
@@ -302,6 +302,11 @@ def test_a_gpu_without_a_slowdown_threshold_or_a_uuid_in_nvml(monkeypatch):
                         lambda i: types.SimpleNamespace(uuid=CudaUuid(str(uuid.UUID(int=7)))))
     nvml.calls.clear()
     with pytest.raises(SensorUnavailable, match="no NVML GPU has the UUID GPU-00000000-0000-0000-0000-000000000007"):
+        nvml_sensor(torch.device("cuda", 0))
+    assert nvml.calls == ["nvmlInit", "nvmlShutdown"]
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: types.SimpleNamespace(name="old torch"))
+    nvml.calls.clear()
+    with pytest.raises(SensorUnavailable, match="reports no CUDA device UUID"):
         nvml_sensor(torch.device("cuda", 0))
     assert nvml.calls == ["nvmlInit", "nvmlShutdown"]
 
