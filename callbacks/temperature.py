@@ -138,7 +138,7 @@ def nvml_sensor(device: torch.device) -> NvmlSensor:
     index = torch.cuda.current_device() if device.index is None else device.index
     try:
         wanted = nvml_uuid(torch.cuda.get_device_properties(index).uuid)
-    except AttributeError:  # torch before 2.5 has no device UUID
+    except AttributeError:  # an older torch (pyproject allows 2.4) has no device UUID
         pynvml.nvmlShutdown()
         raise SensorUnavailable(f"torch {torch.__version__} reports no CUDA device UUID") from None
     try:
