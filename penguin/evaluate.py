@@ -3,6 +3,8 @@
     python -m penguin.evaluate --ckpt runs/penguin/checkpoints/last.ckpt
     python -m penguin.evaluate --ckpt last.ckpt --tasks side_qa arrow --json
     python -m penguin.evaluate --ckpt last.ckpt --device cuda --batch-size 128 --out eval_out
+    python -m penguin.evaluate --ckpt best --run runs/NAME          # the overall best checkpoint
+    python -m penguin.evaluate --ckpt best:side_qa --run runs/NAME  # side_qa's best
 
 Loads the checkpoint (on any device, with any batch size: the brain's state is not part of the
 weights), rebuilds the data from the checkpoint's own data settings (`--tasks`, `--batch-size` and
@@ -13,21 +15,27 @@ row per question kind (its exact-answer accuracy or image MSE). `--json` prints
 one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
 input | target | prediction.
 
-A missing or unreadable checkpoint is a one-line error.
+`best` and `best:<task>` resolve through the run's manifest `checkpoints/best.json`
+(`callbacks/best_checkpoint.py`); `--run` is the run folder (default `runs/penguin`, the default
+run of `python -m penguin.fit`). A missing or unreadable checkpoint is a one-line error, and so is an `--out` folder that cannot be
+created or written — checked before the evaluation runs, not after it.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import pickle
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import lightning as L
 import torch
 
+from callbacks.best_checkpoint import resolve_checkpoint
 from datamodules import registry
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
@@ -97,6 +105,24 @@ def evaluate(ckpt: str | Path, *, tasks: list[str] | None = None, device: str = 
     return table
 
 
+def check_writable(folder: Path) -> None:
+    """Whether the PNG grids can be written to `folder`: a scratch file is created (and removed) in it,
+    or in its nearest existing parent when it is still to be made, so nothing is left behind. A
+    one-line ValueError if not (root passes permission bits, but not a file in the way or a
+    read-only filesystem)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {folder}: cannot write the PNG grids there ({e.strerror or e}); "
+                         "give a writable folder") from None
+
+
 def format_table(table: dict[str, dict[str, float]]) -> str:
     """One row per task, then one indented row per question kind (its `exact_acc` and `mse`)."""
     lines = [f"{'task':20s}" + "".join(f"{c:>11s}" for c in COLUMNS)]
@@ -122,7 +148,8 @@ def _cells(metrics: dict[str, float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m penguin.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt", required=True, help="checkpoint file")
+    parser.add_argument("--ckpt", required=True, help="a checkpoint file, or best / best:<task> of --run")
+    parser.add_argument("--run", default="runs/penguin", help="the run folder for --ckpt best (default runs/penguin)")
     parser.add_argument("--tasks", nargs="*", help="evaluate only these tasks")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -131,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="eval_out", help="folder for the PNG grids (default eval_out)")
     args = parser.parse_args(argv)
     try:
-        table = evaluate(args.ckpt, tasks=args.tasks, device=args.device, batch_size=args.batch_size,
+        check_writable(Path(args.out))
+        ckpt = resolve_checkpoint(args.ckpt, args.run)
+        table = evaluate(ckpt, tasks=args.tasks, device=args.device, batch_size=args.batch_size,
                          val_batches=args.val_batches, out=Path(args.out))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -110,6 +110,18 @@ def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, t
     assert not (tmp_path / "side_qa.png").exists()  # no image target, no grid
 
 
+def test_evaluate_resolves_best_and_best_of_a_task_through_the_manifest(all_tasks_run, tmp_path, capsys):
+    manifest = json.loads((all_tasks_run / "checkpoints" / "best.json").read_text())
+    for spec, entry in (("best", manifest["overall"]), ("best:side_qa", manifest["tasks"]["side_qa"])):
+        assert evaluate.main(["--ckpt", spec, "--run", str(all_tasks_run), "--json", "--tasks", "side_qa",
+                              "--batch-size", "3", "--val-batches", "1", "--out", str(tmp_path)]) == 0
+        assert (all_tasks_run / "checkpoints" / entry["file"]).is_file()
+        assert "side_qa" in json.loads(capsys.readouterr().out)
+    assert evaluate.main(["--ckpt", "best:nope", "--run", str(all_tasks_run), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "nope" in err and "\n" not in err
+
+
 def test_evaluate_rejects_missing_and_corrupt_checkpoints(tmp_path, capsys):
     assert evaluate.main(["--ckpt", str(tmp_path / "nothing.ckpt")]) == 2
     assert capsys.readouterr().err.strip() == f"error: --ckpt {tmp_path / 'nothing.ckpt'}: no such file"
