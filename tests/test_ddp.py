@@ -2,13 +2,12 @@
 batches are split across the ranks, so one rank may hold no update of a metric that the other
 has; the module must still compute every metric on every rank (each is a collective) or the
 ranks wait on each other for ever. Run as a subprocess with a timeout, since a deadlock hangs."""
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from process_group import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["side_qa", "near_gold_qa", "arrow"]
@@ -22,15 +21,9 @@ def test_two_cpu_ranks_train_validate_and_checkpoint(tmp_path):
                "--trainer.max_steps", "8", "--trainer.val_check_interval", "4", "--trainer.log_every_n_steps", "1",
                "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
     # 3 tasks x 1 validation batch over 2 ranks: rank 0 validates side_qa and arrow, rank 1 near_gold_qa.
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)  # rank 1 is its child: kill the whole group
-    try:
-        _, stderr = process.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise AssertionError("two DDP ranks did not finish 8 steps in 240 s: a collective is not matched") from None
-    assert process.returncode == 0, stderr[-3000:]
+    result = run_group(command, cwd=tmp_path, timeout=240,
+                       hang="two DDP ranks did not finish 8 steps in 240 s: a collective is not matched")
+    assert result.returncode == 0, result.stderr[-3000:]
     scalars = set()
     for events in (tmp_path / "ddp").glob("version_*/events.out.tfevents.*"):
         acc = EventAccumulator(str(events))

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import types
 import uuid
@@ -23,6 +22,7 @@ from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader
 
 from assertions import one_line_error
+from process_group import run_group
 from callbacks import temperature
 from callbacks.temperature import SensorUnavailable, TemperatureThrottle, nvml_sensor
 
@@ -403,16 +403,10 @@ def _one_rank(out: Path) -> None:
 
 def test_two_ranks_pause_together_when_only_one_is_hot(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(tmp_path)], cwd=tmp_path,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)  # rank 1 is its child: kill the whole group
-    try:
-        stdout, stderr = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise AssertionError("two ranks did not finish 4 steps in 120 s: the throttle's reductions do not match") from None
-    assert process.returncode == 0, stderr[-3000:]
+    result = run_group([sys.executable, str(Path(__file__).resolve()), str(tmp_path)], cwd=tmp_path, env=env,
+                       timeout=120, hang="two ranks did not finish 4 steps in 120 s: the throttle's reductions do not match")
+    stdout = result.stdout
+    assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     for rank in ranks:
         # Both read at the two polls and at each of the three rounds of the pause, and both log

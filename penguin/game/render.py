@@ -353,7 +353,7 @@ class _Canvas:
 def _render_view(view: View, origin: Tensor, scale: Tensor, canvas: _Canvas) -> None:
     """Draw a batch (`_drawn`) whose zoom factors are similar enough to share window sizes;
     `origin [B, 2]` is the view window's top-left corner (room units), `scale [B]` pixels per room unit."""
-    scene, size = view.scene, canvas.size
+    scene = view.scene
     b = scene.batch_size
 
     def px(points: Tensor) -> Tensor:  # room units → pixel coordinates of this view, [B, ..., 2]
