@@ -27,14 +27,41 @@ package before anything resolves task names (`docs/adding_a_task.md`).
 
 **Exit codes**: 0 done; 2 bad input (a one-line error naming the field and the fix); 3 training
 stopped after `model.max_nonfinite` non-finite steps in a row (one line; nothing non-finite was
-applied or saved).
+applied or saved); 143 stopped by SIGTERM and 130 stopped by SIGINT (Ctrl+C), 128 + the signal's
+number as a shell reports it: every rank stopped after the same step, `last.ckpt` holds that step,
+and one line on stderr says how to continue (`callbacks/signal_stop.py`; a second Ctrl+C aborts
+at once, exit 1):
+
+    stopped at step 412 by SIGTERM; resume with: python -m penguin.fit --config configs/small64.yaml --ckpt_path last
+
+**One run per folder**: a run writes its checkpoints to `runs/<name>/checkpoints` and nowhere
+else. A fresh run (no `--ckpt_path`) whose folder already holds checkpoints is refused (exit 2)
+unless it says what it means: `--ckpt_path last` continues the earlier run, `--restart true` starts
+over after moving the earlier checkpoints to `runs/<name>/checkpoints.old-<UTC time>/` (nothing is
+deleted), or another `--name`. Resumed progress always goes to the run's own `last.ckpt` — never
+a `last-v1.ckpt` — also when the run folder was moved or copied (a checkpoint given by path from
+elsewhere continues into this run's folder).
 
 **Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
 path): weights, optimizer, schedule, the data stream position and the task sampler's state all
-come back, so the run continues exactly where it stopped.
+come back, so the run continues exactly where it stopped. A resume continues the run as it was set
+up: every `model` and `data` field given (config or command line) must equal the checkpoint's
+(which the optimizer state, the schedule, the weighting and the sampler state were made with),
+else a one-line error (exit 2) names each field with both values and suggests a new run
+warm-started from the checkpoint's weights (`--model.init_from`). These may change:
+`model.compile`, `max_nonfinite`, `sample_every_n_validations`, `foreground_weight` and
+`edit_weight` (applied from the resume on), `data.batch_size`, `val_batches` and `task_modules`,
+every `trainer` and `memory` field — so hparams.yaml and config.yaml record what ran. Leaving out
+`model.init_from` is no change (a warm start is ignored on resume). The cosine schedule ends at
+`model.total_steps`, or at `trainer.max_steps` when that is unset: resuming with another
+`max_steps` re-shapes the schedule from the resumed step on (the rate jumps to the new curve's
+value there; steps inside the warmup are unaffected). Pin `--model.total_steps` in the first run
+to extend a run on one schedule.
 
 **Several GPUs / machines**: `--trainer.devices N` (DDP), and the same command under `torchrun`
-or SLURM for several machines — see `configs/ddp.yaml` and the README.
+or SLURM for several machines — see `configs/ddp.yaml` and the README. From any config, more than
+one device or node with `trainer.strategy` left at `auto` runs `ddp_find_unused_parameters_true`,
+as configs/ddp.yaml does (a QA step leaves the image decoder without gradients).
 
 Every field of `model` (`lit_modules.brain_module.BrainModule`), `data`
 (`datamodules.mixture.TaskMixture`) and `trainer` (Lightning's `Trainer`) can be set in a YAML
@@ -43,19 +70,23 @@ one-line error naming the field.
 """
 from __future__ import annotations
 
+import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from callbacks.last_checkpoint import LastCheckpoint
 from callbacks.memory_reset import MemoryReset
 from callbacks.progress import TaskMixProgressBar
 from callbacks.sample_logger import SampleLogger
 from callbacks.sampler_feedback import SamplerFeedback
+from callbacks.signal_stop import EXIT_CODES, SignalStop
 from datamodules.mixture import TaskMixture
 from datamodules import registry
 from lit_modules.brain_module import BrainModule, NonFiniteTraining
@@ -63,6 +94,15 @@ from penguin.tensorboard import PenguinTensorBoardLogger, TensorBoardLayout
 
 RUNS = "runs"
 EXIT_BAD_INPUT, EXIT_NONFINITE = 2, 3
+# Lightning's default DDP would fail on the first QA step: it leaves the image decoder without
+# gradients (configs/ddp.yaml sets the same).
+MULTI_DEVICE_STRATEGY = "ddp_find_unused_parameters_true"
+# What a resume takes as given (the resume rule in the docstring); every other model and data field
+# must equal the checkpoint's. The warm start is ignored on resume: leaving it out is no change.
+RESUME_MAY_CHANGE = {"model": {"compile", "max_nonfinite", "sample_every_n_validations", "foreground_weight",
+                               "edit_weight"},
+                     "data": {"batch_size", "val_batches", "task_modules"}}
+WARM_START = {"init_from", "init_components"}
 PROG = "python -m penguin.fit"  # what --help names: the command a user types
 DESCRIPTION = "Train the brain on a mix of tasks (LightningCLI). Examples: the docstring of penguin/fit.py."
 
@@ -77,10 +117,29 @@ def hardware_defaults(cuda: bool | None = None) -> dict:
             "trainer.precision": "32-true", "trainer.val_check_interval": 200}
 
 
+def several_devices(trainer: dict) -> bool:
+    """Whether the trainer options ask for more than one device (or node), hence DDP."""
+    devices, accelerator = trainer.get("devices", "auto"), trainer.get("accelerator", "auto")
+    if int(trainer.get("num_nodes") or 1) > 1:
+        return True
+    if isinstance(devices, str) and "," in devices:  # "0,1": device indices
+        devices = [d for d in devices.split(",") if d.strip()]
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if devices in ("auto", -1):  # every device of the accelerator: one CPU process, or every GPU
+        on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+        return not on_cpu and torch.cuda.device_count() > 1
+    return isinstance(devices, int) and devices > 1
+
+
 class PenguinCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--name", default="penguin", help="run name: logs and checkpoints go under runs/NAME")
         parser.add_argument("--ckpt_path", default=None, help="'last', a checkpoint path, or nothing")
+        parser.add_argument("--restart", type=bool, default=False,
+                            help="start NAME afresh: move its checkpoints to runs/NAME/checkpoints.old-<time>")
         parser.add_lightning_class_args(MemoryReset, "memory")
         parser.link_arguments("data.tasks", "model.tasks")
         parser.set_defaults({**hardware_defaults(), "trainer.log_every_n_steps": 10,
@@ -106,14 +165,18 @@ class PenguinCLI(LightningCLI):
         if config.get("logger") in (None, True):
             config["logger"] = PenguinTensorBoardLogger(save_dir=str(root), name=name)
         present = list(config.get("callbacks") or []) + list(callbacks)
+        if config.get("strategy", "auto") == "auto" and several_devices(config):
+            config["strategy"] = MULTI_DEVICE_STRATEGY
         if not any(isinstance(cb, ModelCheckpoint) for cb in present):
             # Saved at the end of every validation, after SamplerFeedback has fed the task sampler
             # (Lightning runs checkpoint callbacks after all others), so a resumed run continues
             # with exactly the state the original had, and last.ckpt once more when training
-            # stops between two validations (max_steps, max_time).
+            # stops between two validations (max_steps, max_time, a signal). No `-vN` names: a
+            # resumed run's progress goes to its own last.ckpt, also in a moved run folder.
             callbacks.append(LastCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
-                                             auto_insert_metric_name=False, save_last=True, save_top_k=1))
-        for default in (SamplerFeedback(), SampleLogger(), TensorBoardLayout(),
+                                             auto_insert_metric_name=False, save_last=True, save_top_k=1,
+                                             enable_version_counter=False))
+        for default in (SignalStop(), SamplerFeedback(), SampleLogger(), TensorBoardLayout(),
                         LearningRateMonitor(logging_interval="step")):
             if not any(isinstance(cb, type(default)) for cb in present):
                 callbacks.append(default)
@@ -129,33 +192,116 @@ def main(args: list[str] | None = None) -> int:
                          parser_kwargs={"prog": PROG, "description": DESCRIPTION})
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except MisconfigurationException as e:  # Lightning's check of a trainer option
+        print(f"error: trainer: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     config = cli.config
     trainer = cli.trainer
     run_dir = Path(trainer.default_root_dir) / config.name
-    if trainer.is_global_zero:
-        print(f"TensorBoard logs: {trainer.logger.log_dir}\n"
-              f"checkpoints: {run_dir / 'checkpoints'}\n"
-              f"view with: tensorboard --logdir {trainer.default_root_dir}", flush=True)
     ckpt_path = config.ckpt_path
     if ckpt_path == "last":
         last = run_dir / "checkpoints" / "last.ckpt"
         if not last.exists():
             print(f"error: --ckpt_path last: no checkpoint at {last}; train first or give a path", file=sys.stderr)
-            return 2
+            return EXIT_BAD_INPUT
         ckpt_path = str(last)
     elif ckpt_path is not None and not Path(ckpt_path).is_file():
         print(f"error: --ckpt_path {ckpt_path}: no such file", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     try:
-        trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
+        claim_run_folder(run_dir / "checkpoints", ckpt_path, config.restart, trainer.is_global_zero)
+        if ckpt_path is not None:
+            check_resume(ckpt_path, cli.model, cli.datamodule)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    if trainer.is_global_zero:
+        print(f"TensorBoard logs: {trainer.logger.log_dir}\n"
+              f"checkpoints: {run_dir / 'checkpoints'}\n"
+              f"view with: tensorboard --logdir {trainer.default_root_dir}", flush=True)
+    try:
+        trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
+    except (ValueError, MisconfigurationException) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except NonFiniteTraining as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_NONFINITE
+    stop = next((cb for cb in trainer.callbacks if isinstance(cb, SignalStop)), None)
+    if stop is not None and stop.stopped_by is not None:
+        if trainer.is_global_zero:
+            print(f"stopped at step {stop.stopped_at} by {stop.stopped_by.name}; resume with: "
+                  f"{resume_command(sys.argv[1:] if args is None else args)}", file=sys.stderr, flush=True)
+        return EXIT_CODES[stop.stopped_by]
     return 0
+
+
+def claim_run_folder(checkpoints: Path, ckpt_path: str | None, restart: bool, is_global_zero: bool) -> None:
+    """The run-folder rule (module docstring): a fresh run does not write beside an earlier run's
+    checkpoints; `--restart true` moves them aside first (rank 0 does, the other ranks skip the
+    check). Raises a one-line ValueError."""
+    if restart and ckpt_path is not None:
+        raise ValueError(f"--restart true starts the run afresh and --ckpt_path {ckpt_path} continues it; give one")
+    held = sorted(p.name for p in checkpoints.glob("*.ckpt"))
+    if not held or ckpt_path is not None:
+        return
+    if not restart:
+        files = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise ValueError(f"{checkpoints} already holds an earlier run's checkpoints ({files}); continue "
+                         f"it with --ckpt_path last, start it over with --restart true (moves them to "
+                         f"{checkpoints.name}.old-<time>), or choose another --name")
+    if is_global_zero:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        aside, n = checkpoints.with_name(f"{checkpoints.name}.old-{stamp}"), 1
+        while aside.exists():
+            aside, n = checkpoints.with_name(f"{checkpoints.name}.old-{stamp}-{n}"), n + 1
+        checkpoints.rename(aside)
+        print(f"--restart: moved the earlier checkpoints to {aside}", flush=True)
+
+
+def check_resume(path: str, model: BrainModule, data: TaskMixture) -> None:
+    """The resume rule (module docstring): the model and data fields given must equal the
+    checkpoint's, except those in `RESUME_MAY_CHANGE`. Raises one ValueError line naming them all."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        saved = {"model": dict(checkpoint["hyper_parameters"]), "data": dict(checkpoint["datamodule_hyper_parameters"])}
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same one-line error
+        raise ValueError(f"--ckpt_path {path}: not a readable Penguin checkpoint ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:200]})") from None
+    given = {"model": dict(model.hparams), "data": dict(data.hparams)}
+    changed = [f"{part}.{key} {_plain(saved[part][key])!r} in the checkpoint, {_plain(given[part][key])!r} given"
+               for part in ("model", "data") for key in sorted(set(saved[part]) & set(given[part]))
+               if key not in RESUME_MAY_CHANGE[part] and _plain(saved[part][key]) != _plain(given[part][key])
+               and not (key in WARM_START and given[part][key] is None)]
+    if changed:
+        raise ValueError(f"--ckpt_path {path}: a resume continues the checkpoint's run as it was set up, but "
+                         f"{'; '.join(changed)}; drop these changes, or start a new run from its weights: "
+                         f"--name NEW (or --restart true) --model.init_from {path}")
+
+
+def _plain(value):
+    """A hyperparameter as comparable data: tuples and lists alike, mappings as dicts."""
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def resume_command(args: list[str]) -> str:
+    """The command that continues this run: its arguments, with `--ckpt_path last` in place of any
+    `--ckpt_path` or `--restart`."""
+    kept, skip = [], False
+    for arg in args:
+        if skip or arg in ("--ckpt_path", "--restart"):
+            skip = not skip
+            continue
+        if not arg.startswith(("--ckpt_path=", "--restart=")):
+            kept.append(arg)
+    return shlex.join([*PROG.split(), *kept, "--ckpt_path", "last"])
 
 
 if __name__ == "__main__":
