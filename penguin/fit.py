@@ -40,7 +40,12 @@ unless it says what it means: `--ckpt_path last` continues the earlier run, `--r
 over after moving the earlier checkpoints to `runs/<name>/checkpoints.old-<UTC time>/` (nothing is
 deleted), or another `--name`. Resumed progress always goes to the run's own `last.ckpt` — never
 a `last-v1.ckpt` — also when the run folder was moved or copied (a checkpoint given by path from
-elsewhere continues into this run's folder).
+elsewhere continues into this run's folder). Under SLURM, Lightning resumes a run without
+`--ckpt_path` from its auto-requeue checkpoint (`<default_root_dir>/hpc_ckpt_N.ckpt`, written on
+the requeue signal, SIGUSR1 with `sbatch --signal=USR1@90`); this command says so in one line and
+treats it as a `--ckpt_path`, so the rules here and the resume rule apply to it. A job requeued
+after a SIGTERM stop continues with `--ckpt_path last` (its job script adds it once
+`runs/<name>/checkpoints/last.ckpt` exists).
 
 **Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
 path): weights, optimizer, schedule, the data stream position and the task sampler's state all
@@ -79,6 +84,7 @@ import torch
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from callbacks.last_checkpoint import LastCheckpoint
@@ -209,6 +215,10 @@ def main(args: list[str] | None = None) -> int:
     elif ckpt_path is not None and not Path(ckpt_path).is_file():
         print(f"error: --ckpt_path {ckpt_path}: no such file", file=sys.stderr)
         return EXIT_BAD_INPUT
+    elif SLURMEnvironment.detect() and (requeued := trainer._checkpoint_connector._hpc_resume_path):
+        ckpt_path = requeued  # where Lightning's fit would resume by itself: made explicit, so the rules apply
+        if trainer.is_global_zero:
+            print(f"resuming from SLURM's requeue checkpoint {requeued} (Lightning's auto-requeue)", flush=True)
     try:
         claim_run_folder(run_dir / "checkpoints", ckpt_path, config.restart, trainer.is_global_zero)
         if ckpt_path is not None:

@@ -70,6 +70,24 @@ def test_a_moved_run_resumes_into_its_own_last_ckpt(earlier, tmp_path):
     assert _step(earlier / "checkpoints" / "last.ckpt") == 2  # the original stays as it was
 
 
+SLURM = {"SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_JOB_NAME": "penguin", "SLURM_JOB_ID": "1",
+         "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost"}
+
+
+def test_under_slurm_the_requeue_checkpoint_counts_as_a_ckpt_path(earlier, tmp_path, capsys, monkeypatch):
+    checkpoints = _copy(earlier, tmp_path)
+    requeued = tmp_path / "hpc_ckpt_1.ckpt"  # what Lightning's SIGUSR1 handler writes to default_root_dir
+    shutil.copy(checkpoints / "last.ckpt", requeued)
+    for name, value in SLURM.items():
+        monkeypatch.setenv(name, value)
+    assert _fit(tmp_path, "--name", "a", "--trainer.max_steps", "3") == 0
+    assert f"resuming from SLURM's requeue checkpoint {requeued} (Lightning's auto-requeue)" in capsys.readouterr().out
+    assert sorted(p.name for p in checkpoints.glob("last*.ckpt")) == ["last.ckpt"]
+    assert _step(checkpoints / "last.ckpt") == 3
+    assert _fit(tmp_path, "--name", "a", "--trainer.max_steps", "4", "--model.lr", "1") == 2  # the resume rule holds
+    assert _error(capsys).startswith(f"error: --ckpt_path {requeued}: a resume continues the checkpoint's run")
+
+
 @pytest.mark.parametrize("args, fields", [
     (["--model.lr", "1e6"], ["model.lr 0.0005 in the checkpoint, 1000000.0 given"]),
     (["--model.preset", "small64"], ["model.preset 'tiny64' in the checkpoint, 'small64' given"]),

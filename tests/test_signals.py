@@ -55,16 +55,17 @@ def _step(root: Path, rank: int) -> int:
     return int(path.read_text()) if path.is_file() else -1
 
 
-def _signal_when_training(process: subprocess.Popen, root: Path, ranks: int, signum: int, pid: int | None = None,
+def _signal_when_training(process: subprocess.Popen, root: Path, ranks: int, signum: int, group: bool = False,
                           at_least: int = 2) -> tuple[int, str]:
-    """Wait until every rank has taken `at_least` steps, send `signum`, return the exit code and stderr."""
+    """Wait until every rank has taken `at_least` steps, send `signum` to rank 0 (or to every process
+    of the run, as SLURM does), return the exit code and stderr."""
     deadline = time.monotonic() + 600
     try:
         while min(_step(root, r) for r in range(ranks)) < at_least:
             assert process.poll() is None, f"the run ended before the signal: {process.communicate()[1][-3000:]}"
             assert time.monotonic() < deadline, "no training step within 600 s"
             time.sleep(0.2)
-        os.kill(process.pid if pid is None else pid, signum)
+        (os.killpg if group else os.kill)(process.pid, signum)
         _, stderr = process.communicate(timeout=300)
     except BaseException:
         os.killpg(process.pid, signal.SIGKILL)
@@ -117,9 +118,10 @@ def test_sigterm_stops_at_a_step_with_last_ckpt_exit_143_and_the_resume_is_exact
     assert sorted(la) == sorted(lb) == list(range(total)) and la == lb
 
 
-def test_sigterm_to_rank_0_of_two_ddp_ranks_from_the_default_config_stops_both_at_one_step(tmp_path):
+@pytest.mark.parametrize("group", [False, True], ids=["rank-0", "every-rank"])
+def test_sigterm_to_two_ddp_ranks_from_the_default_config_stops_both_at_one_step(tmp_path, group):
     process = _start(tmp_path, "--name", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "90")
-    code, stderr = _signal_when_training(process, tmp_path, 2, signal.SIGTERM)  # rank 1 learns it from rank 0
+    code, stderr = _signal_when_training(process, tmp_path, 2, signal.SIGTERM, group)  # rank 0 only: rank 1 learns it
     assert code == 143, stderr[-3000:]
     line = LINE.fullmatch(stderr.strip().splitlines()[-1])
     assert line and line[2] == "SIGTERM", stderr[-3000:]
