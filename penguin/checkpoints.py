@@ -23,16 +23,18 @@ killed between its two renames, when the file still holds the bytes it had befor
      `NAME.ckpt`, fsync the folder.
 Invariant: at every instant — a SIGKILL or a power loss at any point — `NAME.ckpt` holds either
 its previous complete bytes or the new complete bytes, and its marker accepts both (step 4's
-order ensures it). A failed save removes its temp files, leaves the previous checkpoint and its
-marker as they were, and raises `CheckpointSaveError`, one line naming the path and the reason:
+order ensures it). A failed save removes its temp files, leaves the previous checkpoint valid
+(its bytes untouched, its marker accepting them) and raises `CheckpointSaveError`, one line
+naming the path and the reason:
 
     CheckpointSaveError: cannot write runs/x/checkpoints/step8.ckpt: No space left on device (nothing was replaced; the previous checkpoint is intact)
 
 **Reading** (`read_checkpoint`, `verify_checkpoint`, `newest_valid_checkpoint`) checks the marker;
 an invalid file is an `InvalidCheckpointError` (a `ValueError`), one line naming the file, what is
-wrong and the fix. A checkpoint without a marker (written before markers existed, or by another
-tool) is accepted only if `torch.load` reads it; nothing more can be checked of it, so a flipped
-block inside such a file goes unnoticed.
+wrong and the fix; `newest_valid_checkpoint` logs one such line per file it skips (logger
+`penguin.checkpoints`, on stderr when logging is not configured). A checkpoint without a marker
+(written before markers existed, or by another tool) is accepted only if `torch.load` reads it;
+nothing more can be checked of it, so a flipped block inside such a file goes unnoticed.
 
 Local filesystems only (paths, not URLs). One process writes a folder at a time — in DDP rank 0
 does; a second process saving into the same folder would have its in-flight temp file removed by
