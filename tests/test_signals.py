@@ -19,7 +19,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from callbacks.signal_stop import SignalStop
-from penguin import fit
+from process_group import run_group
 
 MARKER = '''
 import os
@@ -41,13 +41,24 @@ BASE = ["--model.preset", "tiny64", "--data.batch_size", "4", "--data.val_batche
 LINE = re.compile(r"stopped at step (\d+) by (SIGTERM|SIGINT); resume with: (.+)")
 
 
-def _start(root: Path, *extra: str) -> subprocess.Popen:
+def _env(root: Path) -> dict[str, str]:
     (root / "step_marker.py").write_text(MARKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path]), "STEP_MARKER": str(root / "step")}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path]), "STEP_MARKER": str(root / "step")}
+
+
+def _start(root: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "penguin.fit", *BASE, "--trainer.default_root_dir", str(root),
                "--trainer.callbacks+=step_marker.StepMarker", *extra]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # the ranks it launches are its children: kill the group
+    return subprocess.Popen(command, cwd=root, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # the ranks it launches are its children: kill the group
+
+
+def _run(root: Path, args: list[str]) -> None:
+    """`python -m penguin.fit ARGS` to the end, in a process like the stopped run's (one pytest
+    process may hold other thread settings, and floating-point sums follow them)."""
+    done = run_group([sys.executable, "-m", "penguin.fit", *args], timeout=600, cwd=root, env=_env(root),
+                     hang=f"penguin.fit {shlex.join(args)} did not finish in 600 s")
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _step(root: Path, rank: int) -> int:
@@ -87,7 +98,7 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def test_sigterm_stops_at_a_step_with_last_ckpt_exit_143_and_the_resume_is_exact(tmp_path, monkeypatch):
+def test_sigterm_stops_at_a_step_with_last_ckpt_exit_143_and_the_resume_is_exact(tmp_path):
     process = _start(tmp_path, "--name", "stopped", "--trainer.max_steps", "90")
     code, stderr = _signal_when_training(process, tmp_path, 1, signal.SIGTERM, at_least=3)
     assert code == 143, stderr[-3000:]
@@ -102,12 +113,10 @@ def test_sigterm_stops_at_a_step_with_last_ckpt_exit_143_and_the_resume_is_exact
 
     command = shlex.split(line[3])
     assert command[:3] == ["python", "-m", "penguin.fit"] and command[-2:] == ["--ckpt_path", "last"]
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("STEP_MARKER", str(tmp_path / "step"))
     total = step + 3
-    assert fit.main([*command[3:], "--trainer.max_steps", str(total)]) == 0  # the command it printed
-    assert fit.main([*BASE, "--trainer.default_root_dir", str(tmp_path), "--name", "straight",
-                     "--trainer.max_steps", str(total)]) == 0
+    _run(tmp_path, [*command[3:], "--trainer.max_steps", str(total)])  # the command it printed
+    _run(tmp_path, [*BASE, "--trainer.default_root_dir", str(tmp_path), "--name", "straight",
+                    "--trainer.max_steps", str(total)])
     a, b = _load(tmp_path / "straight/checkpoints/last.ckpt"), _load(checkpoints / "last.ckpt")
     assert a["global_step"] == b["global_step"] == total
     for name, value in a["state_dict"].items():
