@@ -36,6 +36,7 @@ import lightning as L
 import torch
 
 from callbacks.best_checkpoint import resolve_checkpoint
+from penguin.checkpoints import InvalidCheckpointError, read_checkpoint
 from datamodules import registry
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
@@ -50,11 +51,13 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule,
     if not path.is_file():
         raise ValueError(f"--ckpt {path}: no such file")
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        checkpoint = read_checkpoint(path, map_location=device, weights_only=False)  # verified first
         modules = dict(checkpoint.get("datamodule_hyper_parameters") or {}).get("task_modules")
         if modules:  # the run's own tasks, before the module resolves its task names
             registry.load_modules(modules)
         module = BrainModule.load_from_checkpoint(path, map_location=device)
+    except InvalidCheckpointError as e:
+        raise ValueError(f"--ckpt {e.path}: not a readable Penguin checkpoint ({e.reason})") from None
     except (RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         if lines and lines[0].startswith("Error(s) in loading state_dict") and len(lines) > 1:

@@ -20,14 +20,17 @@ sampler's feedback from validation (`callbacks/sampler_feedback.py`), image grid
 samples (`callbacks/sample_logger.py`), a learning-rate monitor and the task-mix progress bar
 (`callbacks/progress.py`). Always there, configured under their own keys: the brain's memory
 across batches, `--memory.hard_reset episode|every_n_steps|task_change` and
-`--memory.every_n_steps N` (`callbacks/memory_reset.py`).
+`--memory.every_n_steps N` (`callbacks/memory_reset.py`); the GPU temperature throttle,
+`--throttle.pause_above 75 --throttle.resume_at 60 --throttle.every_n_steps 10` (0: off)
+(`callbacks/temperature.py`: every rank pauses while a GPU is too hot; inert on a CPU).
 
 **Your own tasks**: `--data.task_modules '[my_tasks.py]'` imports task modules from outside the
 package before anything resolves task names (`docs/adding_a_task.md`).
 
 **Exit codes**: 0 done; 2 bad input (a one-line error naming the field and the fix); 3 training
 stopped after `model.max_nonfinite` non-finite steps in a row (one line; nothing non-finite was
-applied or saved); 143 stopped by SIGTERM and 130 stopped by SIGINT (Ctrl+C), 128 + the signal's
+applied or saved); 4 a checkpoint could not be written (one line naming the path: a full or
+read-only disk; the previous checkpoint is intact); 143 stopped by SIGTERM and 130 stopped by SIGINT (Ctrl+C), 128 + the signal's
 number as a shell reports it: every rank stopped after the same step, `last.ckpt` holds that step,
 and one line on stderr says how to continue (`callbacks/signal_stop.py`; a second Ctrl+C aborts
 at once, exit 1):
@@ -47,8 +50,10 @@ treats it as a `--ckpt_path`, so the rules here and the resume rule apply to it.
 after a SIGTERM stop continues with `--ckpt_path last` (its job script adds it once
 `runs/<name>/checkpoints/last.ckpt` exists).
 
-**Resume**: `--ckpt_path last` continues from `runs/<name>/checkpoints/last.ckpt` (or give a
-path): weights, optimizer, schedule, the data stream position and the task sampler's state all
+**Resume**: `--ckpt_path last` continues from the newest *valid* checkpoint in
+`runs/<name>/checkpoints` (normally `last.ckpt`; a torn or corrupt file is skipped with a one-line
+warning for the `stepN.ckpt` beside it — every file is verified against its `NAME.ckpt.sha256`
+commit marker, `penguin/checkpoints.py`), or give a path: weights, optimizer, schedule, the data stream position and the task sampler's state all
 come back, so the run continues exactly where it stopped. A resume continues the run as it was set
 up: every `model` and `data` field given (config or command line) must equal the checkpoint's
 (which the optimizer state, the schedule, the weighting and the sampler state were made with),
@@ -75,6 +80,8 @@ one-line error naming the field.
 """
 from __future__ import annotations
 
+import logging
+import os
 import shlex
 import sys
 import time
@@ -87,19 +94,24 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+from lightning.pytorch.plugins.io import CheckpointIO
+
+from callbacks.checkpoint_io import AtomicCheckpointIO
 from callbacks.last_checkpoint import LastCheckpoint
 from callbacks.memory_reset import MemoryReset
+from callbacks.temperature import TemperatureThrottle
 from callbacks.progress import TaskMixProgressBar
 from callbacks.sample_logger import SampleLogger
 from callbacks.sampler_feedback import SamplerFeedback
 from callbacks.signal_stop import EXIT_CODES, SignalStop
 from datamodules.mixture import TaskMixture
 from datamodules import registry
+from penguin.checkpoints import CheckpointSaveError, newest_valid_checkpoint
 from lit_modules.brain_module import BrainModule, NonFiniteTraining
 from penguin.tensorboard import PenguinTensorBoardLogger, TensorBoardLayout
 
 RUNS = "runs"
-EXIT_BAD_INPUT, EXIT_NONFINITE = 2, 3
+EXIT_BAD_INPUT, EXIT_NONFINITE, EXIT_SAVE_FAILED = 2, 3, 4
 # Lightning's default DDP would fail on the first QA step: it leaves the image decoder without
 # gradients (configs/ddp.yaml sets the same).
 MULTI_DEVICE_STRATEGY = "ddp_find_unused_parameters_true"
@@ -147,6 +159,7 @@ class PenguinCLI(LightningCLI):
         parser.add_argument("--restart", type=bool, default=False,
                             help="start NAME afresh: move its checkpoints to runs/NAME/checkpoints.old-<time>")
         parser.add_lightning_class_args(MemoryReset, "memory")
+        parser.add_lightning_class_args(TemperatureThrottle, "throttle")
         parser.link_arguments("data.tasks", "model.tasks")
         parser.set_defaults({**hardware_defaults(), "trainer.log_every_n_steps": 10,
                              "trainer.check_val_every_n_epoch": None, "trainer.gradient_clip_val": 1.0,
@@ -188,10 +201,45 @@ class PenguinCLI(LightningCLI):
                 callbacks.append(default)
         if not any(isinstance(cb, TQDMProgressBar) for cb in present) and config.get("enable_progress_bar", True) is not False:
             callbacks.append(TaskMixProgressBar())
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            # Every save is one transaction with a commit marker; a failed one is loud and keeps
+            # the previous checkpoint. A callback too: it learns which entries are parameters.
+            atomic_io = AtomicCheckpointIO()
+            config["plugins"] = [*plugins, atomic_io]
+            callbacks.append(atomic_io)
         return super()._instantiate_trainer(config, callbacks)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever `sys.stderr` is at each line (tests and tools swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def show_info_lines() -> None:
+    """Penguin's own INFO lines (the task sampler's decisions, the throttle, best checkpoints, skipped
+    invalid checkpoints) on stderr, once, from the first process of the run only."""
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+        return
+    for name in ("callbacks", "datamodules", "lit_modules", "penguin"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = _Stderr()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+
+
 def main(args: list[str] | None = None) -> int:
+    show_info_lines()
     try:
         cli = PenguinCLI(BrainModule, TaskMixture, run=False, args=args, save_config_kwargs={"overwrite": True},
                          trainer_defaults={"enable_checkpointing": True}, auto_configure_optimizers=False,
@@ -207,11 +255,11 @@ def main(args: list[str] | None = None) -> int:
     run_dir = Path(trainer.default_root_dir) / config.name
     ckpt_path = config.ckpt_path
     if ckpt_path == "last":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        if not last.exists():
-            print(f"error: --ckpt_path last: no checkpoint at {last}; train first or give a path", file=sys.stderr)
+        try:  # a torn or corrupt last.ckpt is skipped, with a warning, for the stepN.ckpt beside it
+            ckpt_path = str(newest_valid_checkpoint(run_dir / "checkpoints"))
+        except ValueError as e:
+            print(f"error: --ckpt_path last: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        ckpt_path = str(last)
     elif ckpt_path is not None and not Path(ckpt_path).is_file():
         print(f"error: --ckpt_path {ckpt_path}: no such file", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -238,6 +286,9 @@ def main(args: list[str] | None = None) -> int:
     except NonFiniteTraining as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_NONFINITE
+    except CheckpointSaveError as e:  # the disk refused a save, or the weights went non-finite
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_SAVE_FAILED
     stop = next((cb for cb in trainer.callbacks if isinstance(cb, SignalStop)), None)
     if stop is not None and stop.stopped_by is not None:
         if trainer.is_global_zero:
