@@ -103,3 +103,11 @@ class SignalStop(Callback):
         for s, handler in self._before.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         self._before = {}
+
+
+def stop_requested(trainer: L.Trainer) -> bool:
+    """Whether this process is stopping the run: a signal `SignalStop` recorded, Lightning's own
+    SIGTERM flag, or `trainer.should_stop` — for callbacks that wait (the temperature throttle) and
+    must not delay a stop."""
+    return bool(trainer.received_sigterm or trainer.should_stop
+                or any(isinstance(cb, SignalStop) and cb.received for cb in trainer.callbacks))

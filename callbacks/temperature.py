@@ -71,6 +71,8 @@ from typing import Any, Protocol
 import lightning as L
 import torch
 
+from callbacks.signal_stop import stop_requested
+
 log = logging.getLogger(__name__)
 
 
@@ -274,7 +276,7 @@ class TemperatureThrottle(L.Callback):
 
     def _hottest(self, trainer: L.Trainer) -> tuple[float, bool]:
         """The highest temperature over the ranks now, and whether any rank is stopping the run
-        (SIGTERM, `should_stop`): one collective, so every rank calls it together."""
+        (a signal, `should_stop`: `callbacks.signal_stop.stop_requested`): one collective, so every rank calls it together."""
         reading = -math.inf
         if self._sensor is not None:
             try:
@@ -283,7 +285,7 @@ class TemperatureThrottle(L.Callback):
                 # Once: the rank goes on taking part with no reading (NVML stays initialised).
                 log.warning("TemperatureThrottle: rank %d reads no more temperatures: %s", trainer.global_rank, e)
                 self._sensor = None
-        hottest, stopping = _reduce(trainer, [reading, float(trainer.received_sigterm or trainer.should_stop)], "max")
+        hottest, stopping = _reduce(trainer, [reading, float(stop_requested(trainer))], "max")
         return hottest, stopping > 0
 
 

@@ -159,3 +159,16 @@ def test_a_second_ctrl_c_aborts_at_once():
         stop._record(signal.SIGINT, None)
     stop._record(signal.SIGTERM, None)  # more SIGTERMs change nothing but which signal is reported
     assert stop.received == signal.SIGTERM
+
+
+def test_a_recorded_signal_counts_as_a_stop_for_callbacks_that_wait():
+    from callbacks.signal_stop import SignalStop, stop_requested
+
+    stop = SignalStop()
+
+    class Trainer:
+        received_sigterm, should_stop, callbacks = False, False, [stop]
+
+    assert not stop_requested(Trainer())
+    stop.received = 15
+    assert stop_requested(Trainer())
