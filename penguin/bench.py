@@ -4,6 +4,10 @@
                                  [--batch-64 B] [--batch-224 B]
     python -m penguin.bench train [--preset P] [--tasks T ...] [--batch B] [--steps N]
                                   [--device cpu|cuda] [--precision 32|bf16] [--compile] [--json]
+    python -m penguin.bench gpu [--out bench_gpu.json] [--quick] [--budget S]
+
+`gpu` is the GPU acceptance suite: every check that needs CUDA, in one run on one GPU, written to
+one JSON file (see `penguin/bench_gpu.py`). On a machine without CUDA it says so and exits 2.
 
 `train` times whole training steps of a brain preset (see `run_train`): samples/s, the share of
 step time spent building and rendering data, and the model FLOP utilisation on a GPU.
@@ -39,7 +43,8 @@ from typing import Callable
 import torch
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of every subcommand (`penguin.bench_gpu` parses its runs with it too)."""
     parser = argparse.ArgumentParser(prog="python -m penguin.bench", description="Throughput figures.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     game = commands.add_parser("game", help="scene sampling and rendering throughput",
@@ -67,17 +72,48 @@ def main(argv: list[str] | None = None) -> int:
                        help="the device's peak dense TFLOP/s for MFU (default: known GPUs, else none)")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(run=run_train)
+    gpu = commands.add_parser("gpu", help="the GPU acceptance suite, written to one JSON file",
+                              description="Every GPU-only check in one run (see penguin/bench_gpu.py).")
+    gpu.add_argument("--out", default="bench_gpu.json", help="the JSON file to write (default: bench_gpu.json)")
+    gpu.add_argument("--quick", action="store_true", help="a smoke run: every check, shrunk")
+    gpu.add_argument("--budget", type=float, default=480.0,
+                     help="seconds; checks not started by then are skipped (default: 480)")
+    gpu.set_defaults(run=run_gpu)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.command_line = "python -m penguin.bench " + " ".join(argv)
     try:
         return args.run(args)
     except ValueError as e:
-        parser.exit(2, f"python -m penguin.bench {args.command}: {e}\n")
+        parser.exit(2, f"error: {e}\n")
+
+
+def run_gpu(args: argparse.Namespace) -> int:
+    # Imported here: the suite loads Lightning and the whole training stack.
+    from penguin import bench_gpu
+
+    return bench_gpu.run(args)
 
 
 # ---------------------------------------------------------------------------- game
 def run_game(args: argparse.Namespace) -> int:
+    report = game_report(args)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_table(report)
+    return 0
+
+
+def game_report(args: argparse.Namespace) -> dict:
+    """The `game` measurements of parsed `args`, as the JSON object `--json` prints; raises a
+    one-line `ValueError` for a bad argument. Leaves torch's intra-op threads at the last count
+    measured."""
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: CUDA is not available on this machine; use --device cpu")
     for name in ("threads", "batch_64", "batch_224"):
@@ -101,12 +137,7 @@ def run_game(args: argparse.Namespace) -> int:
     for threads in thread_counts:
         torch.set_num_threads(threads)
         report["results"][f"threads={threads}"] = _game_rows(device, args.batch_64, args.batch_224, args.seconds)
-
-    if args.json:
-        print(json.dumps(report))
-    else:
-        _print_table(report)
-    return 0
+    return report
 
 
 def _game_rows(device: torch.device, b64: int, b224: int, seconds: float) -> dict[str, dict[str, float]]:
@@ -162,13 +193,35 @@ PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, 
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Time whole training steps of one preset, as `python -m penguin.fit` runs them.
+    report = train_report(args)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    name, achieved = report["device"], report["tflops_per_s"]
+    print(f"{report['command']}  |  {report['date']}  |  {name}  |  {report['cpu']}  |  torch {report['torch']}")
+    print(f"preset {args.preset} ({report['parameters_M']} M), batch {args.batch}, precision {report['precision']}, "
+          f"compile={args.compile}, {args.steps} steps over {len(report['tasks'])} tasks in turn")
+    print(f"  samples/s        {report['samples_per_s']:,.1f}")
+    print(f"  data share       {100 * report['data_share']:.1f} % of step time (sampling + rendering)")
+    mfu = f"{100 * report['mfu']:.1f} %" if report["mfu"] is not None else "— (no known peak)"
+    print(f"  model TFLOP/s    {achieved:.2f}   MFU {mfu}")
+    if report["peak_memory_GiB"] is not None:
+        print(f"  peak memory      {report['peak_memory_GiB']:.2f} GiB allocated")
+    for task, rate in sorted(report["per_task_samples_per_s"].items()):
+        print(f"    {task:<20}{rate:>10,.1f} samples/s")
+    return 0
+
+
+def train_report(args: argparse.Namespace) -> dict:
+    """Time whole training steps of one preset, as `python -m penguin.fit` runs them; returns the
+    JSON object `--json` prints, and raises a one-line `ValueError` for a bad argument.
 
     One step = draw the task's batch on the CPU (`train_batch`), move it to the device and render
     it there, then forward, backward and an AdamW step. Reported: samples/s overall and per task,
     the share of step time spent building + rendering data, and — on a GPU with a known (or given)
     peak — the model FLOP utilisation, from FLOPs counted once per task with
-    `torch.utils.flop_counter` (forward + backward) divided by time and the peak.
+    `torch.utils.flop_counter` (forward + backward) divided by time and the peak; on CUDA also the
+    peak memory allocated (`torch.cuda.max_memory_allocated`, counted from the start of this call).
     """
     from datamodules.mixture import TaskMixture
     from lit_modules.terms import EDIT_WEIGHT, FOREGROUND_WEIGHT, run_episode
@@ -180,6 +233,8 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     precision = args.precision or ("bf16" if device.type == "cuda" else "32")
     brain = Brain.from_preset(args.preset).to(device)
     data = TaskMixture(tasks=args.tasks or "all", image_size=brain.config.image_size, batch_size=args.batch,
@@ -222,29 +277,18 @@ def run_train(args: argparse.Namespace) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
     achieved = total_flops / total_time / 1e12
-    report = {
+    peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return {
         "command": args.command_line, "date": time.strftime("%Y-%m-%d"), "device": name, "cpu": _cpu_model(),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "preset": args.preset,
         "parameters_M": round(sum(p.numel() for p in brain.parameters()) / 1e6, 1), "batch": args.batch,
-        "precision": precision, "compile": args.compile, "steps": args.steps,
+        "precision": precision, "compile": args.compile, "steps": args.steps, "tasks": data.task_names,
         "samples_per_s": args.steps * args.batch / total_time,
         "data_share": data_time / total_time,
         "tflops_per_s": achieved, "mfu": achieved / peak if peak and device.type == "cuda" else None,
+        "peak_memory_GiB": peak_memory,
         "per_task_samples_per_s": {t: len(ts) * args.batch / sum(ts) for t, ts in per_task.items()},
     }
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{report['command']}  |  {report['date']}  |  {name}  |  {report['cpu']}  |  torch {report['torch']}")
-        print(f"preset {args.preset} ({report['parameters_M']} M), batch {args.batch}, precision {precision}, "
-              f"compile={args.compile}, {args.steps} steps over {len(data.task_names)} tasks in turn")
-        print(f"  samples/s        {report['samples_per_s']:,.1f}")
-        print(f"  data share       {100 * report['data_share']:.1f} % of step time (sampling + rendering)")
-        mfu = f"{100 * report['mfu']:.1f} %" if report["mfu"] is not None else "— (no known peak)"
-        print(f"  model TFLOP/s    {achieved:.2f}   MFU {mfu}")
-        for task, rate in sorted(report["per_task_samples_per_s"].items()):
-            print(f"    {task:<20}{rate:>10,.1f} samples/s")
-    return 0
 
 
 def _flops_per_task(data, brain, device: torch.device, autocast) -> dict[str, float]:

@@ -1,9 +1,16 @@
-"""`python -m penguin.bench` runs and reports what it promises (tiny settings; numbers not asserted)."""
+"""`python -m penguin.bench` runs and reports what it promises (tiny settings; numbers not asserted).
+
+`bench gpu` needs CUDA; here: its refusal and argument checks, the orchestration with fake checks
+(what is written when, what the budget skips), and the parts the CUDA checks are made of that run
+anywhere (dynamo's counters, the checkpoint comparison, the resume check on a CPU plan)."""
 import json
+import time
+from dataclasses import replace
 
 import pytest
+import torch
 
-from penguin import bench
+from penguin import bench, bench_gpu
 
 
 def test_game_bench_reports_every_row_as_json(capsys):
@@ -22,6 +29,7 @@ def test_train_bench_reports_throughput_and_data_share(capsys):
     assert report["samples_per_s"] > 0 and 0 < report["data_share"] < 1
     assert set(report["per_task_samples_per_s"]) == {"side_qa", "arrow"}
     assert report["tflops_per_s"] > 0 and report["mfu"] is None  # no peak known for a CPU
+    assert report["peak_memory_GiB"] is None and report["tasks"] == ["side_qa", "arrow"]  # memory: CUDA only
 
 
 def test_bad_arguments_are_one_line_errors(capsys):
@@ -29,3 +37,261 @@ def test_bad_arguments_are_one_line_errors(capsys):
         bench.main(["train", "--steps", "0", "--device", "cpu"])
     assert exit_.value.code == 2
     assert "--steps: expected a positive integer" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- bench gpu
+CPU_PLAN = replace(bench_gpu.QUICK, device="cpu", game_seconds=0.05, game_batch_64=8, game_batch_224=2,
+                   train_runs=(("tiny64", 2),), train_compile=(False,), train_steps=2, fit_preset="tiny64",
+                   fit_batch=2, fit_precision="32-true", fit_val_batches=1, fit_steps=6, fit_val_every=3,
+                   resume_steps=(4, 4), resume_val_every=3)
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and not captured.out, captured
+    return lines[0]
+
+
+def test_gpu_bench_without_cuda_says_so_in_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["gpu", "--out", str(tmp_path / "gpu.json")])
+    assert exit_.value.code == 2
+    assert _one_error_line(capsys) == "error: bench gpu needs a CUDA device (found none); run it on a GPU machine"
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{tmp}/missing/gpu.json"],
+     "error: --out {tmp}/missing/gpu.json: the folder {tmp}/missing does not exist; create it first"),
+    (["--out", "{tmp}"], "error: --out {tmp}: is a folder; give a file name, e.g. {tmp}/bench_gpu.json"),
+    (["--budget", "0"], "error: --budget: expected a positive number of seconds, got 0"),
+    (["--budget", "nan"], "error: --budget: expected a positive number of seconds, got nan"),
+])
+def test_gpu_bench_checks_its_arguments_before_asking_for_cuda(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["gpu", *[a.format(tmp=tmp_path) for a in args]])
+    assert exit_.value.code == 2
+    assert _one_error_line(capsys).startswith(message.format(tmp=tmp_path))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fake_gpu(monkeypatch, checks: dict) -> FakeClock:
+    """`bench gpu` with CUDA present, `checks` as the suite, and a clock the checks advance."""
+    clock = FakeClock()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(bench_gpu, "machine", lambda: {"date": "2026-12-01T00:00:00Z", "commit": None,
+                                                       "dirty": None, "machine": {"gpu": "fake"}})
+    monkeypatch.setattr(bench_gpu, "CHECKS", checks)
+    monkeypatch.setattr(bench_gpu, "_clock", clock)
+    return clock
+
+
+def test_gpu_bench_records_a_failing_check_and_still_runs_the_others(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "gpu.json"
+
+    def written() -> dict:
+        return json.loads(out.read_text())
+
+    def first(context, record):
+        assert written()["checks"]["first"] == {"status": "running"}  # written before the check starts
+        clock.now += 2.5
+        record["part"] = 1.5
+        context.save()  # a check with parts writes each as it finishes
+        assert written()["checks"]["first"] == {"status": "running", "part": 1.5}
+        record["number"] = 1.5
+
+    def second(context, record):
+        assert written()["checks"]["first"] == {"status": "ok", "part": 1.5, "number": 1.5, "seconds": 2.5}
+        assert context.plan is bench_gpu.QUICK
+        record["measured"] = 7
+        raise RuntimeError("boom\n  a second line that is not kept")
+
+    def third(context, record):
+        assert written()["checks"]["second"]["status"] == "failed"
+        record["number"] = 3
+
+    clock = _fake_gpu(monkeypatch, {"first": first, "second": second, "third": third})
+    assert bench.main(["gpu", "--out", str(out), "--quick"]) == 1  # not every check is ok
+    report = written()
+    assert report["command"] == f"python -m penguin.bench gpu --out {out} --quick"
+    assert report["quick"] is True and report["finished"] is True and report["machine"] == {"gpu": "fake"}
+    assert report["checks"]["second"] == {"status": "failed", "measured": 7, "error": "RuntimeError: boom",
+                                          "seconds": 0.0}
+    assert report["checks"]["third"]["status"] == "ok" and report["checks"]["third"]["number"] == 3
+    assert report["elapsed_s"] == 2.5
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_gpu_bench_exits_0_when_every_check_is_ok(tmp_path, monkeypatch):
+    _fake_gpu(monkeypatch, {"only": lambda context, record: record.update(x=1)})
+    assert bench.main(["gpu", "--out", str(tmp_path / "gpu.json")]) == 0
+    assert json.loads((tmp_path / "gpu.json").read_text())["checks"]["only"]["status"] == "ok"
+
+
+def test_gpu_bench_skips_the_checks_not_started_within_the_budget(tmp_path, monkeypatch):
+    left = {}
+
+    def slow(name):
+        def check(context, record):
+            left[name] = context.left()
+            clock.now += 6
+        return check
+
+    clock = _fake_gpu(monkeypatch, {"a": slow("a"), "b": slow("b"), "c": slow("c")})
+    assert bench.main(["gpu", "--out", str(tmp_path / "gpu.json"), "--budget", "10"]) == 1
+    checks = json.loads((tmp_path / "gpu.json").read_text())["checks"]
+    assert left == {"a": 10, "b": 4}  # b starts inside the budget and is told what is left; c never starts
+    assert [checks[n]["status"] for n in "abc"] == ["ok", "ok", "skipped"]
+    assert checks["c"]["note"] == "not started: 12 s of the 10 s budget spent"
+
+
+def test_a_run_killed_mid_check_keeps_the_finished_checks(tmp_path, monkeypatch):
+    def killed(context, record):
+        record["started"] = True
+        raise KeyboardInterrupt  # what a timeout's signal looks like to the suite: not caught
+
+    _fake_gpu(monkeypatch, {"done": lambda context, record: record.update(x=1), "killed": killed,
+                            "never": lambda context, record: None})
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["gpu", "--out", str(tmp_path / "gpu.json")])
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    assert report["finished"] is False
+    assert report["checks"]["done"]["status"] == "ok"
+    assert report["checks"]["killed"] == {"status": "running"}
+    assert report["checks"]["never"] == {"status": "pending"}
+
+
+def test_dynamo_counts_show_compiles_graph_breaks_and_recompile_limit_hits(monkeypatch):
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    monkeypatch.setattr(torch._dynamo.config, "automatic_dynamic_shapes", False)  # a recompile per length
+
+    def f(x):
+        y = x * 2
+        if (y > 100).any():  # data-dependent: a graph break
+            y = y - 1
+        return y.sum()
+
+    compiled = torch.compile(f, backend="eager")
+    try:
+        compiled(torch.ones(1))
+        first = bench_gpu.dynamo_counts()
+        assert first["frames_compiled"] >= 1 and first["graphs"] >= 1
+        assert first["graph_breaks"] >= 1 and first["recompile_limit_hits"] == 0
+        assert sum(bench_gpu.graph_break_reasons().values()) == first["graph_breaks"]
+        compiled(torch.ones(2))  # the second and last entry the limit allows
+        second = bench_gpu.dynamo_counts()
+        assert second["frames_compiled"] > first["frames_compiled"] and second["recompile_limit_hits"] == 0
+        for n in range(3, 6):  # past the limit: eager from now on, and counted
+            compiled(torch.ones(n))
+        assert bench_gpu.dynamo_counts()["recompile_limit_hits"] >= 1
+        assert bench_gpu.cache_entries()[f"f (test_bench.py:{f.__code__.co_firstlineno})"] == 2  # full
+        assert all("recompile limit" not in reason.lower() for reason in bench_gpu.graph_break_reasons())
+    finally:
+        torch._dynamo.reset()
+        counters.clear()
+
+
+def _checkpoint(weight, *, step=10, consumed=10, count=3):
+    return {"state_dict": {"w": weight, "unused_slots": torch.tensor([float("nan"), 1.0]),
+                           "count": torch.tensor(count), "_extra_state": {"kinds": ["a", "b"]}},
+            "global_step": step, "TaskMixture": {"consumed": consumed, "sampler": {"shares": [0.5, 0.5]}}}
+
+
+def test_checkpoint_comparison_says_equal_within_bf16_tolerance_or_differs():
+    w = torch.randn(100)
+    same = bench_gpu.compare_checkpoints(_checkpoint(w), _checkpoint(w.clone()))
+    assert same["verdict"] == "bitwise_equal" and same["max_abs_diff"] == 0.0  # NaN slots match NaN
+    assert same["consumed_equal"] and same["data_state_equal"] and same["global_step"] == [10, 10]
+    near = bench_gpu.compare_checkpoints(_checkpoint(w), _checkpoint(w * (1 + 1e-3)))
+    assert near["verdict"] == "within_bf16_tolerance" and near["worst_tensor"] == "w" and near["max_abs_diff"] > 0
+    assert bench_gpu.compare_checkpoints(_checkpoint(w), _checkpoint(w + 0.1))["verdict"] == "differs"
+    assert bench_gpu.compare_checkpoints(_checkpoint(w), _checkpoint(w, count=4))["verdict"] == "differs"
+    other = bench_gpu.compare_checkpoints(_checkpoint(w), _checkpoint(w, step=9, consumed=9))
+    assert other["global_step"] == [10, 9] and not other["consumed_equal"] and not other["data_state_equal"]
+
+
+def test_the_resume_check_runs_end_to_end_on_a_cpu_plan():
+    """The real check through `penguin.fit` (FitTimeline and the throttle on the command line,
+    three fits, checkpoints compared): on a CPU the resumed run is bit-exact."""
+    record = {}
+    bench_gpu.check_resume(bench_gpu.Context(CPU_PLAN, deadline=float("inf")), record)
+    assert record["verdict"] == "bitwise_equal" and record["global_step"] == [8, 8] and record["consumed_equal"]
+    assert record["max_train_loss_diff"] == {"before_resume": 0.0, "after_resume": 0.0}
+    assert not torch.are_deterministic_algorithms_enabled()  # Lightning's process-wide flag was put back
+
+
+@pytest.mark.slow
+def test_every_check_runs_on_a_cpu_plan(tmp_path, monkeypatch):
+    """The whole suite with its real checks on a CPU plan (tiny64, no compile): what needs a GPU
+    fails with its reason, everything else is ok."""
+    monkeypatch.setattr(bench_gpu, "_clock", time.monotonic)
+    out = tmp_path / "gpu.json"
+    report = bench_gpu.run_suite(bench_gpu.CHECKS, CPU_PLAN, out, 600.0, {"command": "test"})
+    checks = report["checks"]
+    assert json.loads(out.read_text())["checks"] == checks
+    assert checks["render_cuda_equals_cpu"]["status"] == "failed"  # the gpu test is skipped without CUDA
+    assert "skipped" in checks["render_cuda_equals_cpu"]["error"]
+    assert checks["render_cuda_equals_cpu"]["max_abs_diff"] == {"64": 0.0, "224": 0.0}
+    for name in ("render_throughput", "train_throughput", "resume", "fit_compile"):
+        assert checks[name]["status"] == "ok", (name, checks[name])
+    assert checks["train_throughput"]["runs"]["tiny64/eager"]["samples_per_s"] > 0
+    fit = checks["fit_compile"]
+    assert fit["steps_done"] == 6 and fit["recompiles_after_warmup"] == 0 and not fit["recompile_storm"]
+    assert fit["max_cache_entries"] == 0  # the module compiles on CUDA only
+    assert checks["gpu_temperature"]["status"] == "failed" and "not a CUDA run" in checks["gpu_temperature"]["error"]
+
+
+def test_logged_scalars_reads_a_tag_from_every_version_of_a_run(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for version, start in (("version_0", 0), ("version_1", 20)):
+        writer = SummaryWriter(str(tmp_path / "run" / version))
+        for step in range(start, start + 20, 10):
+            writer.add_scalar("system/gpu_temp", 40.0 + step, step)
+            writer.add_scalar("train/loss", 1.0, step)
+        writer.close()
+    assert bench_gpu.logged_scalars(tmp_path / "run", "system/gpu_temp") == [[0, 40.0], [10, 50.0], [20, 60.0],
+                                                                            [30, 70.0]]
+    assert bench_gpu.logged_scalars(tmp_path / "run", "nothing") == []
+
+
+def _counts(frames, hits=0):
+    return {"frames_compiled": frames, "frames_failed": 0, "graphs": frames, "graph_breaks": 2,
+            "recompile_limit_hits": hits}
+
+
+def test_the_fit_summary_flags_recompiles_after_warmup(monkeypatch):
+    import torch._dynamo
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
+    timeline = {"steps": [[s, 5.0 + s, 1.0] for s in range(1, 11)],
+                "compiles": [{"step": 1, **_counts(10)}, {"step": 2, **_counts(10), "graph_breaks": 3},
+                             {"step": 4, **_counts(12)}, {"step": 9, **_counts(20)}],
+                "validations": [{"step": 5, "t": 10.5, **_counts(12)}]}
+    summary = bench_gpu.summarise_fit(timeline, _counts(20))
+    assert summary["steps_done"] == 10 and summary["seconds_to_first_step"] == 6.0
+    assert summary["dynamo_after_warmup"] == _counts(12) and summary["dynamo_at_end"] == _counts(20)
+    assert summary["recompiles_after_warmup"] == 8 and summary["recompile_storm"]  # 8 more: the limit
+    assert summary["compile_steps"] == [1, 4, 9]  # step 2 changed a count but compiled no frame
+    assert summary["steps_per_s_after_warmup"] == pytest.approx(5 / 4.5)
+    calm = bench_gpu.summarise_fit(timeline | {"compiles": timeline["compiles"][:3]}, _counts(13))
+    assert calm["recompiles_after_warmup"] == 1 and not calm["recompile_storm"]
+    assert bench_gpu.summarise_fit(timeline, _counts(20, hits=1))["recompile_storm"]  # fell back to eager
+    early = bench_gpu.summarise_fit(timeline | {"validations": []}, _counts(20))
+    assert early["recompiles_after_warmup"] is None and early["warmup"].startswith("no validation ran")
