@@ -147,6 +147,33 @@ def _parameters(ckpt: Path) -> dict[str, torch.Tensor]:
     return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
 
 
+def _assert_same(a, b, where):
+    """Equal to the bit, through nested dicts, lists and tensors (NaN equal to NaN)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), where
+
+
+def _without_paths(state, run):
+    """`state` with the run's folder name replaced in every string, however deep."""
+    if isinstance(state, str):
+        return state.replace(f"/{run}/", "/RUN/")
+    if isinstance(state, dict):
+        return {k: _without_paths(v, run) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_without_paths(v, run) for v in state)
+    return state
+
+
 @pytest.mark.parametrize("memory", [[], ["--memory.hard_reset", "every_n_steps", "--memory.every_n_steps", "5"]],
                          ids=["fresh-state", "carried-state"])
 def test_resume_continues_exactly(tmp_path, memory):
@@ -170,6 +197,15 @@ def test_resume_continues_exactly(tmp_path, memory):
         else:  # a module's extra state
             assert value == b["state_dict"][name], name
     assert a["TaskMixture"] == b["TaskMixture"] and a["TaskMixture"]["consumed"] == 18
+    _assert_same(a["optimizer_states"], b["optimizer_states"], "optimizer")
+    # The callbacks' own state: the carried memory, the throttle, the best-checkpoint selection.
+    for key in ("MemoryReset", "TemperatureThrottle", "LastCheckpoint"):
+        ka = next(k for k in a["callbacks"] if k.startswith(key))
+        kb = next(k for k in b["callbacks"] if k.startswith(key))
+        state_a, state_b = dict(a["callbacks"][ka]), dict(b["callbacks"][kb])
+        if key == "LastCheckpoint":  # paths name each run's own folder
+            state_a, state_b = (_without_paths(s, r) for s, r in ((state_a, "straight"), (state_b, "resumed")))
+        _assert_same(state_a, state_b, key)
     # Step by step, the resumed run trained the same losses as the uninterrupted one.
     la, lb = dict(_scalars(tmp_path / "straight")["train/loss"]), dict(_scalars(tmp_path / "resumed")["train/loss"])
     assert sorted(la) == sorted(lb) == list(range(18))
