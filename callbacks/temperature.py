@@ -1,9 +1,7 @@
 """`TemperatureThrottle` — pause training while a GPU runs hot, on every rank at once.
 
-The original training machine shut a GPU down mid-run; a temperature logger and a cool-down loop
-in the training notebooks followed, with a cutoff "more like 75" °C (the diary later found that
-heat was not that shutdown's cause; the loop stayed as a guard). This callback is that loop, for
-Lightning and for several GPUs.
+A GPU kept near its thermal limit for a week-long run slows down or drops off the bus; this
+callback keeps every GPU of a run below a ceiling, for Lightning and for several GPUs.
 
 **What it does.** Every `every_n_steps` training steps each rank reads its own GPU's temperature
 (one NVML call) and the ranks agree on the hottest. Above the ceiling, training pauses: every rank
@@ -16,8 +14,8 @@ all-reduce, whose result is read on the host (on CUDA that waits for the step's 
 
 | option            | default | meaning                                                           |
 |-------------------|---------|-------------------------------------------------------------------|
-| `pause_above`     | 75 °C   | pause when the hottest GPU is above this (the original's cutoff)  |
-| `resume_at`       | 60 °C   | resume when the hottest GPU is at or below this (the original's)  |
+| `pause_above`     | 75 °C   | pause when the hottest GPU is above this                           |
+| `resume_at`       | 60 °C   | resume when the hottest GPU is at or below this                    |
 | `slowdown_margin` | 5 °C    | never run within this of the GPU's own slowdown threshold         |
 | `every_n_steps`   | 10      | poll every this many optimizer steps (one NVML read); 0: off      |
 | `poll_seconds`    | 5 s     | while paused, sleep this long between readings                    |

@@ -4,8 +4,7 @@
 
 - **AdamW** (fused on CUDA when every parameter is there), `betas` as given.
 - **Parameter groups.** `lr_multipliers` maps a brain component — a direct child of the brain,
-  e.g. `text_decoder` — to a multiplier of `lr` (the original trained its text decoder at its own
-  rate); a name that is not a component is a `ValueError`. Weight decay applies to matrices only:
+  e.g. `text_decoder` — to a multiplier of `lr` (e.g. a slower text decoder); a name that is not a component is a `ValueError`. Weight decay applies to matrices only:
   biases, norms, tags, tokens and embeddings get none. `extra` parameters (the weighting
   strategy's learnable ones) train at `lr` without decay. Frozen parameters are left out.
 - **Schedule**, stepped every optimizer step: linear warmup over `warmup_steps` (step 0 at

@@ -189,7 +189,7 @@ class PenguinCLI(LightningCLI):
         if not any(isinstance(cb, ModelCheckpoint) for cb in present):
             # Saved at the end of every validation, after SamplerFeedback has fed the task sampler
             # (Lightning runs checkpoint callbacks after all others), so a resumed run continues
-            # with exactly the state the original had, and last.ckpt once more when training
+            # with exactly the state the uninterrupted run had, and last.ckpt once more when training
             # stops between two validations (max_steps, max_time, a signal). No `-vN` names: a
             # resumed run's progress goes to its own last.ckpt, also in a moved run folder.
             callbacks.append(LastCheckpoint(dirpath=root / name / "checkpoints", filename="step{step}",
