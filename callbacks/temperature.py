@@ -14,8 +14,8 @@ all-reduce, whose result is read on the host (on CUDA that waits for the step's 
 
 | option            | default | meaning                                                           |
 |-------------------|---------|-------------------------------------------------------------------|
-| `pause_above`     | 75 °C   | pause when the hottest GPU is above this                           |
-| `resume_at`       | 60 °C   | resume when the hottest GPU is at or below this                    |
+| `pause_above`     | 75 °C   | pause when the hottest GPU is above this                          |
+| `resume_at`       | 60 °C   | resume when the hottest GPU is at or below this                   |
 | `slowdown_margin` | 5 °C    | never run within this of the GPU's own slowdown threshold         |
 | `every_n_steps`   | 10      | poll every this many optimizer steps (one NVML read); 0: off      |
 | `poll_seconds`    | 5 s     | while paused, sleep this long between readings                    |

@@ -61,6 +61,7 @@ from penguin.brain import Brain, BrainState
 from penguin.episode import TERMS, Episode
 
 DEFAULT_TOTAL_STEPS = 100_000  # the schedule's length when neither total_steps nor max_steps is set
+COMPILE_RECOMPILE_LIMIT = 32  # room for every step kind, with and without gradients (see setup)
 
 
 class NonFiniteTraining(RuntimeError):
@@ -123,6 +124,10 @@ class BrainModule(L.LightningModule):
             for name, task in getattr(data, "tasks", {}).items():  # every rank sizes every task's kinds
                 self.metrics.set_kinds(name, task.val_batch(0).question_kinds)
         if self.hparams.compile and torch.cuda.is_available():
+            # Each kind of step (question, image-only, with canvases, text-only) is compiled with
+            # and without gradients: 8 guard sets, dynamo's default limit, past which it falls back
+            # to eager without a word (bench gpu counts recompiles).
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILE_RECOMPILE_LIMIT)
             object.__setattr__(self, "_compiled", torch.compile(self.brain))
 
     def on_fit_start(self) -> None:

@@ -259,8 +259,11 @@ class Brain(nn.Module):
     def _check_ids(self, name: str, ids: Tensor, max_len: int) -> None:
         if ids.shape[1] > max_len:
             raise ValueError(f"{name} has {ids.shape[1]} tokens; this brain takes at most {max_len}")
-        # A meta tensor has no values to check.
-        if ids.device.type != "meta" and ((ids < 0) | (ids >= self.config.vocab_size)).any():
+        # A meta tensor has no values to check. Under torch.compile the value check would break the
+        # graph (and sync the device) every step; the tokenizer's ids are checked against the
+        # vocabulary at setup (`BrainModule.setup`), so compiled steps skip it.
+        if (ids.device.type != "meta" and not torch.compiler.is_compiling()
+                and ((ids < 0) | (ids >= self.config.vocab_size)).any()):
             raise ValueError(
                 f"{name} holds ids outside [0, {self.config.vocab_size}) (the vocabulary size)"
             )
