@@ -35,7 +35,7 @@ sets; with `carry_state` on, the batch's final state is left in `last_state` for
 always starts every episode fresh. The compiled brain (`compile=True`) is not a registered
 submodule, so checkpoints hold each weight once, under `brain.`, compiled or not.
 
-**Warm start.** `init_from` (a checkpoint path) and `init_components` (e.g. `[image_encoder]`)
+**Warm start.** `init_from` (a checkpoint path, or `RUN:best` / `RUN:best:<task>`) and `init_components` (e.g. `[image_encoder]`)
 start a new run from earlier brain weights with a fresh optimizer, schedule and sampler over this
 run's tasks (`lit_modules/warm_start.py`); a resumed run ignores them.
 

@@ -6,6 +6,9 @@ anything else. A warm start (`--model.init_from PATH`, optionally `--model.init_
 fresh optimizer, schedule and task sampler over whatever task list the new run has: the way to
 continue training old weights on a new mix of tasks.
 
+- `init_from` is a checkpoint file, or a run's best through its manifest: `RUN:best` (the overall
+  best of `RUN`, a run folder such as `runs/old`, or its `checkpoints/` folder) or
+  `RUN:best:<task>` (that task's best; `callbacks/best_checkpoint.py`).
 - Only the brain's weights are read (`brain.*` in a `python -m penguin.fit` checkpoint, or a bare
   `Brain.state_dict()` file); with `init_components`, only those components (top-level children
   of `Brain`, e.g. `image_encoder`, `kind_head`).
@@ -26,12 +29,28 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from callbacks.best_checkpoint import resolve_checkpoint
+
 VOCABULARY_KEY = "kind_vocabulary._extra_state"
 
 
+def resolve_init_from(spec: str | Path) -> Path:
+    """The checkpoint file `init_from` names (see the module docstring)."""
+    text = str(spec)
+    for marker in (":best:", ":best"):
+        run, found, rest = text.partition(marker)
+        if found and (marker == ":best:" or not rest):
+            try:
+                return resolve_checkpoint("best" + (":" + rest if marker == ":best:" else ""), run)
+            except ValueError as e:
+                raise ValueError(f"model.init_from {text}: {e}") from None
+    return Path(text)
+
+
 def load_brain_weights(brain: nn.Module, path: str | Path, components: Sequence[str] | None = None) -> str:
-    """Copy weights from the checkpoint at `path` into `brain`; returns the one-line report."""
-    path = Path(path)
+    """Copy weights from the checkpoint `path` names (`resolve_init_from`) into `brain`; returns the
+    one-line report."""
+    path = resolve_init_from(path)
     if not path.is_file():
         raise ValueError(f"model.init_from: no checkpoint at {path}")
     try:

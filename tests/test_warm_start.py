@@ -78,3 +78,17 @@ def test_a_fit_warm_starts_on_a_new_task_list_with_a_fresh_optimizer(earlier, tm
     assert names[:3] == old["state_dict"]["brain.kind_vocabulary._extra_state"]["names"]
     assert main([*args[:-2], "--name", "c", "--model.init_from", str(tmp_path / "missing.ckpt")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: model.init_from: no checkpoint at")
+
+
+def test_a_warm_start_takes_a_runs_best_through_its_manifest(earlier):
+    import json
+
+    run = earlier.parent.parent
+    manifest = json.loads((earlier.parent / "best.json").read_text())
+    brain = Brain.from_preset("tiny64")
+    report = load_brain_weights(brain, f"{run}:best:arrow")
+    assert report.startswith(f"warm start from {earlier.parent / manifest['tasks']['arrow']['file']}: ")
+    assert load_brain_weights(Brain.from_preset("tiny64"), f"{run}:best").startswith(
+        f"warm start from {earlier.parent / manifest['overall']['file']}: ")
+    with pytest.raises(ValueError, match=f"model.init_from {run}:best:nope: .*nope"):
+        load_brain_weights(Brain.from_preset("tiny64"), f"{run}:best:nope")
