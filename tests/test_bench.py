@@ -172,14 +172,15 @@ def test_a_run_killed_mid_check_keeps_the_finished_checks(tmp_path, monkeypatch)
     assert report["checks"]["never"] == {"status": "pending"}
 
 
-def test_dynamo_counts_show_compiles_graph_breaks_and_recompile_limit_hits(monkeypatch):
+def test_dynamo_counts_show_compiles_graph_breaks_and_recompile_limit_hits():
     import torch._dynamo
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
     counters.clear()
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
-    monkeypatch.setattr(torch._dynamo.config, "automatic_dynamic_shapes", False)  # a recompile per length
+    # dynamo's own patching: monkeypatch's undo deletes a config entry on newer pytest
+    patch = torch._dynamo.config.patch(recompile_limit=2, automatic_dynamic_shapes=False)  # a recompile per length
+    patch.__enter__()
 
     def f(x):
         y = x * 2
@@ -203,6 +204,7 @@ def test_dynamo_counts_show_compiles_graph_breaks_and_recompile_limit_hits(monke
         assert bench_gpu.cache_entries()[f"f (test_bench.py:{f.__code__.co_firstlineno})"] == 2  # full
         assert all("recompile limit" not in reason.lower() for reason in bench_gpu.graph_break_reasons())
     finally:
+        patch.__exit__(None, None, None)
         torch._dynamo.reset()
         counters.clear()
 
@@ -276,10 +278,14 @@ def _counts(frames, hits=0):
             "recompile_limit_hits": hits}
 
 
-def test_the_fit_summary_flags_recompiles_after_warmup(monkeypatch):
+def test_the_fit_summary_flags_recompiles_after_warmup():
     import torch._dynamo
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
+    with torch._dynamo.config.patch(recompile_limit=8):
+        _check_the_fit_summary()
+
+
+def _check_the_fit_summary():
     timeline = {"steps": [[s, 5.0 + s, 1.0] for s in range(1, 11)],
                 "compiles": [{"step": 1, **_counts(10)}, {"step": 2, **_counts(10), "graph_breaks": 3},
                              {"step": 4, **_counts(12)}, {"step": 9, **_counts(20)}],
