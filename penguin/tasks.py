@@ -18,6 +18,7 @@ command) imports task modules from outside the package first: module names or `.
 
       {"task": ..., "seed": ..., "index": i,
        "steps": [{"scene": <docs/game.md "Scene JSON">,
+                  "target_scene": the target's own scene where it differs (a moved or turned agent), else null,
                   "view": {<render option>: value, ...} or null,
                   "target_view": ... (the same, for the target image),
                   "overlay": {"kind": "line_to_gold" | "line" | "corners", "angle": φ, "length": ℓ} or null,
@@ -105,13 +106,15 @@ def describe(spec: EpisodeSpec, tokenizer, seed: int) -> list[dict]:
         scenes = view.scene.to_json() if view is not None else _NONE
         overlays, target_overlays = _overlays(step.input), _overlays(step.target)
         views, target_views = _views(step.input), _views(step.target)
+        moved = step.input is not None and step.target is not None and step.target.scene is not step.input.scene
+        target_scenes = step.target.scene.to_json() if moved else _NONE
         for i, record in enumerate(records):
             answer = _text(tokenizer, step.reply_ids[i])
             question = None
             if step.question is not None and step.question[i] >= 0:
                 question = spec.question_kinds[int(step.question[i])]
             record["steps"].append({
-                "scene": scenes[i], "view": views[i], "target_view": target_views[i],
+                "scene": scenes[i], "target_scene": target_scenes[i], "view": views[i], "target_view": target_views[i],
                 "overlay": overlays[i], "target_overlay": target_overlays[i],
                 "question": question,
                 "prompt": _text(tokenizer, step.prompt_ids[i]),

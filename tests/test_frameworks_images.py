@@ -356,7 +356,13 @@ def test_tasks_show_writes_a_png_and_a_jsonl_with_the_target_view(task, view_key
         (info,) = record["steps"]
         assert record["task"] == task and info["target"] == "image" and info["question"] is not None
         Scene.from_json(info["scene"]).check()
-        if view_keys is None:
+        if view_keys is None:  # the target's own scene: the agent turned to face the gold, nothing else
             assert info["target_view"] is None
+            (ax, ay), (gx, gy) = info["scene"]["agent"], info["scene"]["gold"][0]
+            turned = info["target_scene"]
+            assert turned["agent"] == info["scene"]["agent"] and turned["gold"] == info["scene"]["gold"]
+            assert math.isclose(math.cos(turned["heading"]), math.cos(math.atan2(gy - ay, gx - ax)), abs_tol=1e-5)
+            assert math.isclose(math.sin(turned["heading"]), math.sin(math.atan2(gy - ay, gx - ax)), abs_tol=1e-5)
         else:
             assert info["target_view"] and set(info["target_view"]) <= view_keys
+            assert info["target_scene"] is None  # the same scene, another view of it

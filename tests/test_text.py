@@ -52,6 +52,9 @@ FIXED_KINDS = {
     "arrow": ("draw_line_to_gold", "copy_scene"),
     "control": (),
     "language": (),
+    "zoom": ("zoom_agent", "zoom_gold", "zoom_midpoint"),
+    "imagine_without": ("imagine_without_agent", "imagine_without_gold", "imagine_without_walls", "imagine_walls_only"),
+    "imagine_facing": ("imagine_facing",),
 }
 
 
