@@ -213,7 +213,7 @@ class _DigestingWriter:
         return length
 
     def flush(self) -> None:
-        pass
+        """Nothing is buffered here: every write goes straight to the file."""
 
 
 def _write_temp(temp: Path, produce: Callable[[_DigestingWriter], object]) -> tuple[int, str]:

@@ -221,7 +221,7 @@ class _Stderr(logging.StreamHandler):
 
     @stream.setter
     def stream(self, _value) -> None:
-        pass
+        """Ignored: the stream is always the `sys.stderr` of the moment."""
 
 
 def show_info_lines() -> None:
