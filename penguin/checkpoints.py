@@ -288,11 +288,11 @@ def _parse_accepted(text: str) -> list[dict] | None:
     try:
         marker = json.loads(text)
         accepted = marker["accepted"] if marker.get("format") == MARKER_FORMAT else None
-        if accepted and all(isinstance(e["size"], int) and isinstance(e["sha256"], str) for e in accepted):
-            return accepted
-    except (ValueError, TypeError, KeyError, AttributeError):
-        pass
-    return None
+        well_formed = bool(accepted) and all(isinstance(e["size"], int) and isinstance(e["sha256"], str)
+                                             for e in accepted)
+    except (ValueError, TypeError, KeyError, AttributeError):  # not JSON, or not a marker's shape
+        return None
+    return accepted if well_formed else None
 
 
 def _accepted_or_empty(marker: Path) -> list[dict]:

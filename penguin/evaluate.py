@@ -119,8 +119,7 @@ def check_writable(folder: Path) -> None:
     try:
         if not existing.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+        tempfile.TemporaryFile(dir=existing).close()  # creating a file there proves the folder writable
     except OSError as e:
         raise ValueError(f"--out {folder}: cannot write the PNG grids there ({e.strerror or e}); "
                          "give a writable folder") from None
