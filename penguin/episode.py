@@ -20,6 +20,7 @@ An episode is a short sequence of brain steps (1 for most tasks). Each step may 
 | labels         | `labels [B]`        | same                    | index of the answer class, for label rates and accuracy (−1: none) |
 | question       | `question [B]`      | same                    | index of the question kind asked (−1: none) |
 | term presence  | `has_answer`, `has_lm` | same                 | Python bools: does any sample carry that loss (known on the CPU, so the training step never waits on the device to find out) |
+| facts          | `facts {name: [B, …]}` | same                 | how the step was made, per sample (a move program, a greedy trace length, which earlier step a target shows): written by `tasks show`, never read by a loss; stays on the CPU |
 
 Per-term weights (`TermWeights`) come from the task's config and ride on the episode, so the
 LightningModule runs any episode without knowing which task made it.
@@ -33,7 +34,7 @@ per-sample Python objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor
@@ -83,6 +84,7 @@ class Step:
     question: Tensor | None = None
     has_answer: bool = True
     has_lm: bool = True
+    facts: Mapping[str, Tensor] | None = None
 
     def shared(self) -> dict[str, Any]:
         """The fields declared here, by name (what rendering carries over unchanged)."""

@@ -24,7 +24,11 @@ command) imports task modules from outside the package first: module names or `.
                   "overlay": {"kind": "line_to_gold" | "line" | "corners", "angle": φ, "length": ℓ} or null,
                   "target_overlay": ... (the same, for the target image),
                   "question": <question kind> or null, "prompt": str, "answer": str or null,
-                  "target": "answer" | "image" | "value" | "lm" | "slot"}]}
+                  "target": "answer" | "image" | "value" | "lm" | "slot",
+                  "value_target": the value head's target or null,
+                  "facts": {name: value, ...} or null (the step's `facts`: how it was made, e.g. the
+                           move program executed, the greedy trace length, which earlier step a
+                           recall target shows)}]}
 
   `view` holds the input view's rendering options (the fields of `penguin.game.render.View`)
   that differ from their defaults, e.g. `{"zoom_center": [x, y], "zoom_factor": f}` or
@@ -120,6 +124,8 @@ def describe(spec: EpisodeSpec, tokenizer, seed: int) -> list[dict]:
                 "prompt": _text(tokenizer, step.prompt_ids[i]),
                 "answer": answer if bool(step.answer_mask[i].any()) else None,
                 "target": _target_kind(step, i),
+                "value_target": None if step.value_target is None else float(step.value_target[i]),
+                "facts": {name: _at(value, i) for name, value in (step.facts or {}).items()} or None,
             })
     return records
 

@@ -22,7 +22,8 @@ def distinct_step(scene, **views) -> StepSpec:
     b = scene.batch_size
     values = {}
     for k, f in enumerate(fields(Step)):
-        values[f.name] = (not f.default) if isinstance(f.default, bool) else torch.full((b, 3), k)
+        values[f.name] = ((not f.default) if isinstance(f.default, bool)
+                          else {"fact": torch.full((b,), k)} if f.name == "facts" else torch.full((b, 3), k))
     return StepSpec(**values, **views)
 
 
@@ -37,7 +38,7 @@ def test_rendering_carries_every_shared_field_and_renders_the_views():
         assert isinstance(after, EpisodeStep)
         for name in SHARED:
             a, b = getattr(before, name), getattr(after, name)
-            assert (torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b), name
+            assert a is b if name == "facts" else (torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b), name
     first, second = episode.steps
     assert torch.equal(first.image, render(scene, 64))
     assert torch.equal(first.image_target, render(scene, 64, line_to_gold=torch.tensor([True, False, True, False])))
