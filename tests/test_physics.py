@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from game_reference import R_AGENT, R_GOLD, min_wall_distance
-from penguin.game.physics import run, step
+from penguin.game.control import jitter, jitter_actions
+from penguin.game.physics import repeat, run, step
 from penguin.game.sampling import sample_full
 from penguin.game.scene import Scene
 
@@ -135,3 +136,55 @@ def test_run_matches_repeated_steps_and_rejects_bad_actions():
         step(scene, torch.tensor([5] * 8))
     with pytest.raises(ValueError, match="actions"):
         step(scene, torch.ones(3, dtype=torch.long))
+
+
+def _same_game(a, b, ra, rb):
+    """Two scenes are the same game state up to float rounding (positions, headings, gold)."""
+    assert torch.allclose(a.agent, b.agent, atol=1e-5, rtol=0)
+    turn = torch.remainder(a.heading - b.heading + math.pi, 2 * math.pi) - math.pi
+    assert turn.abs().max() < 1e-5
+    assert torch.equal(a.gold_valid, b.gold_valid) and torch.equal(ra, rb)
+
+
+def test_repeat_is_run_of_the_repeated_action_in_closed_form():
+    g = torch.Generator().manual_seed(11)
+    scene = Scene.cat([sample_full(g, 600), sample_full(g, 600, right_angles=True)])
+    b = scene.batch_size
+    actions = torch.randint(0, 5, (b,), generator=g)
+    times = torch.randint(0, 31, (b,), generator=g)
+    table = torch.where(torch.arange(30)[None] < times[:, None], actions[:, None], 0)
+    copy = {k: v.clone() for k, v in vars(scene).items() if isinstance(v, torch.Tensor)}
+    fast, fast_reward = repeat(scene, actions, times)
+    slow, slow_reward = run(scene, table)
+    _same_game(fast, slow, fast_reward, slow_reward)
+    for k, v in copy.items():
+        assert torch.equal(getattr(scene, k), v), k
+    # The sample exercises what matters: walks stopped by walls, gold collected mid-walk.
+    walked = (actions <= 2) & (actions > 0) & (times > 0)
+    short = (fast.agent - scene.agent).norm(dim=1) < times * STEP - 1e-4
+    assert int((walked & short).sum()) > 50
+    assert int(fast_reward.sum()) > 10
+
+
+def test_repeat_collects_gold_passed_on_the_way_and_stops_at_walls():
+    # Gold on the path at 0.45 (reached after 2-3 steps), a wall further on: a 10-step walk
+    # collects the gold and stops clear of the wall, as ten single steps do.
+    scene = Scene.from_json({"agent": [0.2, 0.5], "heading": 0.0, "gold": [[0.45, 0.5]],
+                             "walls": [[0.7, 0.5, 0.4, 0.02, math.pi / 2]]})
+    fast, reward = repeat(scene, torch.tensor([1]), torch.tensor([10]))
+    slow, slow_reward = run(scene, torch.ones(1, 10, dtype=torch.long))
+    _same_game(fast, slow, reward, slow_reward)
+    assert reward.tolist() == [1.0] and fast.agent[0, 0] < 0.7 - 0.01 - R_AGENT + 1e-4
+    unchanged, none = repeat(scene, torch.tensor([1]), torch.tensor([0]))
+    assert torch.equal(unchanged.agent, scene.agent) and none.tolist() == [0.0]
+    with pytest.raises(ValueError, match="times"):
+        repeat(scene, torch.tensor([1]), torch.tensor([-1]))
+    with pytest.raises(ValueError, match="times"):
+        repeat(scene, torch.tensor([1]), torch.tensor([1.5]))
+
+
+def test_jitter_in_closed_form_is_its_action_table_run_step_by_step():
+    scene = sample_full(torch.Generator().manual_seed(3), 400)
+    fast = jitter(scene, torch.Generator().manual_seed(5))
+    slow, _ = run(scene, jitter_actions(torch.Generator().manual_seed(5), 400))
+    _same_game(fast, slow, torch.zeros(1), torch.zeros(1))

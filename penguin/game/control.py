@@ -2,7 +2,8 @@
 
 **Jitter**: 3 segments, each one uniform action from {1, 2, 3, 4} (forward, backward, clockwise,
 anticlockwise) repeated U{1..30} times, executed with physics. `jitter_actions` draws the `[B, 90]`
-action table (0 = nothing pads the unused tail), `jitter` runs it.
+action table (0 = nothing pads the unused tail); `jitter` runs its three segments in closed
+form (`penguin.game.physics.repeat`), the same game as running the table step by step.
 
 **Control set** — the reconstruction diet (`sample_control`): full scenes
 (interior walls at any angle) shown as
@@ -25,7 +26,7 @@ import torch
 from torch import Tensor
 
 from penguin.game.geometry import wall_corners
-from penguin.game.physics import run
+from penguin.game.physics import repeat
 from penguin.game.sampling import sample_full
 from penguin.game.scene import AGENT_RADIUS, Scene
 
@@ -33,10 +34,17 @@ JITTER_SEGMENTS = 3
 JITTER_MAX_REPEAT = 30
 
 
-def jitter_actions(generator: torch.Generator, batch: int) -> Tensor:
-    """The action table `[B, 90]` of a jitter (see module docstring)."""
+def jitter_segments(generator: torch.Generator, batch: int) -> tuple[Tensor, Tensor]:
+    """The segments of a jitter: `(action [B, 3], repeat [B, 3])` (see module docstring)."""
     action = torch.randint(1, 5, (batch, JITTER_SEGMENTS), generator=generator)
     repeat = torch.randint(1, JITTER_MAX_REPEAT + 1, (batch, JITTER_SEGMENTS), generator=generator)
+    return action, repeat
+
+
+def jitter_actions(generator: torch.Generator, batch: int) -> Tensor:
+    """The action table `[B, 90]` of a jitter (see module docstring): the segments of
+    `jitter_segments` (same draws) spelled out one action per physics step."""
+    action, repeat = jitter_segments(generator, batch)
     # Segment k occupies [start_k, start_k + repeat_k); position t belongs to the segment whose end
     # is the first to exceed t, which a comparison against the running ends finds without a loop.
     ends = repeat.cumsum(1)
@@ -48,9 +56,12 @@ def jitter_actions(generator: torch.Generator, batch: int) -> Tensor:
 
 
 def jitter(scene: Scene, generator: torch.Generator) -> Scene:
-    """The scene after a random jitter (gold met on the way is collected)."""
-    actions = jitter_actions(generator, scene.batch_size).to(scene.device)
-    return run(scene, actions)[0]
+    """The scene after a random jitter (gold met on the way is collected): each segment runs
+    through `physics.repeat`, the closed form of its repeated action."""
+    action, times = jitter_segments(generator, scene.batch_size)
+    for k in range(JITTER_SEGMENTS):
+        scene = repeat(scene, action[:, k].to(scene.device), times[:, k])[0]
+    return scene
 
 
 @dataclass(frozen=True)
