@@ -10,10 +10,10 @@ command) imports task modules from outside the package first: module names or `.
 
 `show TASK` draws `n` samples of training batch 0 (rank 0) for `seed` and writes
 
-- `OUT/TASK.png`: one row per sample; for each step the input image and the target image (where
-  there is one), with the prompt, the answer and the target kind written under them in full —
-  wrapped to the step's tiles (the last step's reach the canvas edge), the row as tall as its
-  longest caption;
+- `OUT/TASK.png`: one row per step of each sample (a multi-step episode is a block of rows, one
+  under the other): the step's input image and target image (where there is one), and to their
+  right the prompt, the answer, the step's place in the episode and the target kind, wrapped in
+  full, the row as tall as its tiles or its caption;
 - `OUT/TASK.jsonl`: one line per sample with everything needed to check a label by hand::
 
       {"task": ..., "seed": ..., "index": i,
@@ -242,39 +242,54 @@ def wrap_caption(text: str, width: int, font: ImageFont.ImageFont) -> list[str]:
     return lines
 
 
-def captions(info: dict, width: int, font: ImageFont.ImageFont) -> list[tuple[str, tuple[int, int, int]]]:
+def captions(info: dict, width: int, font: ImageFont.ImageFont, step: int = 0,
+             steps: int = 1) -> list[tuple[str, tuple[int, int, int]]]:
     """The caption lines of one step of one sample, with their colours: the prompt and the answer
-    (black), then the target kind (grey), each wrapped to `width` pixels."""
+    (black), then the step's place in the episode and the target kind (grey), each wrapped to
+    `width` pixels."""
     label = info["prompt"] + (f" -> {info['answer']}" if info["answer"] is not None else "")
+    note = (f"step {step + 1} of {steps}, " if steps > 1 else "") + f"target: {info['target']}"
     return ([(line, (0, 0, 0)) for line in wrap_caption(label, width, font)]
-            + [(line, (90, 90, 90)) for line in wrap_caption(f"target: {info['target']}", width, font)])
+            + [(line, (90, 90, 90)) for line in wrap_caption(note, width, font)])
+
+
+def layout(episode, size: int) -> tuple[list[int], int, int]:
+    """Where the PNG puts things: the tile columns' left edges (input, then target, for the
+    columns some step uses), the captions' left edge and their width in pixels."""
+    columns = [k for k, present in enumerate((any(s.image is not None for s in episode.steps),
+                                              any(s.image_target is not None for s in episode.steps)))
+               if present] or [0]
+    xs = [_PAD + j * (size + _PAD) for j in range(len(columns))]
+    caption_x = _PAD + len(columns) * (size + _PAD)
+    return xs, caption_x, max(_MIN_WIDTH - caption_x, 3 * size)
 
 
 def _grid(episode, records: list[dict], size: int) -> Image.Image:
-    """Rows of samples; per step a group of tiles (input, then target), its captions under it,
-    wrapped to the group's width (the last group's reaches the canvas edge). Each row is as tall as
-    its tiles and its longest caption."""
+    """One row per step of every sample (a sample's steps one under the other, samples apart by
+    another `_PAD`): the step's input tile, its target tile, and its captions to their right.
+    A row is as tall as its tiles or its captions, whichever is taller."""
     font = caption_font()
     line_h = line_height(font)
-    tiles_per_step = [(s.image is not None) + (s.image_target is not None) for s in episode.steps]
-    step_w = [max(1, t) * (size + _PAD) for t in tiles_per_step]
-    width = max(sum(step_w), _MIN_WIDTH)
-    step_x = [_PAD + sum(step_w[:s]) for s in range(len(step_w))]
-    room = [w - _PAD for w in step_w[:-1]] + [width - step_x[-1]]
-    rows = [[captions(info, room[s], font) for s, info in enumerate(record["steps"])] for record in records]
-    heights = [size + 2 + line_h * max(len(c) for c in row) + _PAD for row in rows]
-    canvas = Image.new("RGB", (width + _PAD, _PAD + sum(heights)), (235, 235, 235))
+    xs, caption_x, room = layout(episode, size)
+    n_steps = len(episode.steps)
+    rows = [[captions(info, room, font, s, n_steps) for s, info in enumerate(record["steps"])]
+            for record in records]
+    heights = [[max(size, line_h * len(lines)) + _PAD for lines in row] for row in rows]
+    canvas = Image.new("RGB", (caption_x + room + _PAD, _PAD + sum(sum(h) + _PAD for h in heights)),
+                       (235, 235, 235))
     draw = ImageDraw.Draw(canvas)
     y = _PAD
-    for i, (row, height) in enumerate(zip(rows, heights)):
-        for step, x, lines in zip(episode.steps, step_x, row):
-            tiles = [t for t in (step.image, step.image_target) if t is not None]
-            for k, tile in enumerate(tiles):
-                pixels = (tile[i].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-                canvas.paste(Image.fromarray(pixels), (x + k * (size + _PAD), y))
+    has_input = any(s.image is not None for s in episode.steps)
+    for i, (row, row_heights) in enumerate(zip(rows, heights)):
+        for step, lines, height in zip(episode.steps, row, row_heights):
+            for column, tile in ((0, step.image), (int(has_input), step.image_target)):
+                if tile is not None:
+                    pixels = (tile[i].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+                    canvas.paste(Image.fromarray(pixels), (xs[column], y))
             for j, (line, colour) in enumerate(lines):
-                draw.text((x, y + size + 2 + j * line_h), line, fill=colour, font=font)
-        y += height
+                draw.text((caption_x, y + j * line_h), line, fill=colour, font=font)
+            y += height
+        y += _PAD
     return canvas
 
 

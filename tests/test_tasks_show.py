@@ -1,9 +1,9 @@
-"""`python -m penguin.tasks show`: the PNG's captions are wrapped and drawn in full, the JSONL
+"""`python -m penguin.tasks show`: one row per step, captions wrapped and drawn in full, the JSONL
 decodes every rendering option of `View`.
 
-The PNG is read back as pixels: each sample's tiles are found where the rendered images are, and
-the caption under a step group must hold one band of ink per wrapped line, each as wide as its
-text — a caption cut at the tile width, or a row too short for its lines, fails."""
+The PNG is read back as pixels: each step's tiles must be the rendered images, and the caption
+beside them must hold one band of ink per wrapped line, each as wide as its text — a caption cut
+short, a missing step row, or a row too short for its lines, fails."""
 import json
 from dataclasses import fields
 
@@ -15,7 +15,7 @@ from PIL import Image
 from datamodules import registry
 from penguin.episode import EpisodeSpec, View, text_step
 from penguin.game.render import OPTIONS
-from penguin.tasks import caption_font, captions, describe, line_height, main as tasks_main, wrap_caption
+from penguin.tasks import caption_font, captions, describe, layout, line_height, main as tasks_main, wrap_caption
 
 
 def test_wrap_caption_keeps_every_word_and_fits_the_width():
@@ -63,7 +63,8 @@ def uint8(tile: torch.Tensor) -> np.ndarray:
 
 
 @pytest.mark.parametrize("task", ["turn_qa", "arrow"])
-def test_show_png_holds_every_caption_in_full(tmp_path, task):
+def test_show_png_holds_every_tile_and_caption_in_full(tmp_path, task):
+    """One row per step: tiles where `layout` says, then the captions, one ink band per line."""
     size, n = 64, 6
     assert tasks_main(["show", task, "--n", str(n), "--size", str(size), "--out", str(tmp_path)]) == 0
     image = np.array(Image.open(tmp_path / f"{task}.png").convert("RGB"))
@@ -71,40 +72,31 @@ def test_show_png_holds_every_caption_in_full(tmp_path, task):
     episode = registry.get(task)(image_size=size, batch_size=n, seed=0).train_batch(0).render(size)
     font = caption_font()
     line_h = line_height(font)
+    xs, caption_x, room = layout(episode, size)
+    assert image.shape[1] == caption_x + room + xs[0]
 
-    first = [t for t in (episode.steps[0].image, episode.steps[0].image_target) if t is not None][0]
-    # The margin: the first tile sits `pad` pixels from the top and the left edge.
-    pad = next(p for p in range(32) if np.array_equal(image[p:p + size, p:p + size], uint8(first[0])))
-    # Each step group's left edge: after the previous group's tiles.
-    xs = [pad]
-    for s in episode.steps[:-1]:
-        xs.append(xs[-1] + max(1, (s.image is not None) + (s.image_target is not None)) * (size + pad))
-    rooms = [b - pad - a for a, b in zip(xs, xs[1:] + [image.shape[1]])]
-    tops, y = [], 0
-    for i in range(n):
-        y = find_tile(image, uint8(first[i]), xs[0], y)
-        tops.append(y)
-        y += size
-    tops.append(image.shape[0])
-
-    longest = 0
+    y, longest = xs[0], 0  # the margin is the same at the top and the left
     for i, record in enumerate(records):
-        wanted = [captions(info, room, font) for info, room in zip(record["steps"], rooms)]
-        assert tops[i + 1] - tops[i] == size + 2 + line_h * max(len(c) for c in wanted) + pad, i
-        for s, (step, info, lines) in enumerate(zip(episode.steps, record["steps"], wanted)):
-            for k, tile in enumerate(t for t in (step.image, step.image_target) if t is not None):
-                x = xs[s] + k * (size + pad)
-                assert np.array_equal(image[tops[i]:tops[i] + size, x:x + size], uint8(tile[i]))
+        assert len(record["steps"]) == len(episode.steps)
+        for s, (step, info) in enumerate(zip(episode.steps, record["steps"])):
+            tiles = [t for t in (step.image, step.image_target) if t is not None]
+            for x, tile in zip(xs, tiles):
+                assert np.array_equal(image[y:y + size, x:x + size], uint8(tile[i])), (i, s)
+            lines = captions(info, room, font, s, len(episode.steps))
             label = info["prompt"] + (f" -> {info['answer']}" if info["answer"] is not None else "")
             assert " ".join(line for line, colour in lines if colour == (0, 0, 0)) == label
-            area = image[tops[i] + size:tops[i + 1], xs[s]:xs[s] + rooms[s]]
-            bands = ink_bands(area)
+            height = max(size, line_h * len(lines)) + xs[0]
+            bands = ink_bands(image[y:y + height, caption_x:caption_x + room])
             assert len(bands) == len(lines), (i, s, lines)
             for (top, bottom, left, right), (line, _) in zip(bands, lines):
                 assert left <= 2 and abs(right + 1 - font.getlength(line)) <= 2, (i, s, line)
+            if len(episode.steps) > 1:
+                assert f"step {s + 1} of {len(episode.steps)}" in " ".join(line for line, _ in lines)
             longest = max(longest, len(lines))
-    if task == "arrow":  # two steps of two tiles: 134 px a caption, so the longer prompts wrap
-        assert longest > 2
+            y += height
+        y += xs[0]
+    assert y == image.shape[0]
+    assert longest >= 2
 
 
 def test_jsonl_decodes_every_rendering_option():
