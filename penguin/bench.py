@@ -4,13 +4,19 @@
                                  [--batch-64 B] [--batch-224 B]
     python -m penguin.bench train [--preset P] [--tasks T ...] [--batch B] [--steps N]
                                   [--device cpu|cuda] [--precision 32|bf16] [--compile] [--json]
+    python -m penguin.bench sampling [--tasks T ...] [--batch 64] [--threads 1] [--seconds T] [--json]
     python -m penguin.bench gpu [--out bench_gpu.json] [--quick] [--budget S]
 
 `gpu` is the GPU acceptance suite: every check that needs CUDA, in one run on one GPU, written to
 one JSON file (see `penguin/bench_gpu.py`). On a machine without CUDA it says so and exits 2.
 
 `train` times whole training steps of a brain preset (see `run_train`): samples/s, the share of
-step time spent building and rendering data, and the model FLOP utilisation on a GPU.
+step time spent building and rendering data (overall and per task), and the model FLOP
+utilisation on a GPU.
+
+`sampling` times what each task's `sample()` does on the CPU before anything is rendered (scenes,
+physics replays, greedy traces, token tables) — the part of the data path that must keep up with
+a GPU — single-threaded by default, and marks every task below `SAMPLING_FLOOR` samples/s.
 
 `game` times the game engine's data path (docs/architecture.md "The data path"): scene sampling on the CPU and
 rendering where the model runs, each on its own, for
@@ -72,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the device's peak dense TFLOP/s for MFU (default: known GPUs, else none)")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(run=run_train)
+    sampling = commands.add_parser("sampling", help="CPU sampling throughput of every task (before rendering)",
+                                   description="Samples/s of each task's sample() on the CPU (see the module docstring).")
+    sampling.add_argument("--tasks", nargs="*", default=None, help="tasks to time (default: all registered)")
+    sampling.add_argument("--batch", type=int, default=64, help="batch size (default: 64)")
+    sampling.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
+    sampling.add_argument("--seconds", type=float, default=1.0, help="timed seconds per task (default: 1)")
+    sampling.add_argument("--json", action="store_true", help="print one JSON object")
+    sampling.set_defaults(run=run_sampling)
     gpu = commands.add_parser("gpu", help="the GPU acceptance suite, written to one JSON file",
                               description="Every GPU-only check in one run (see penguin/bench_gpu.py).")
     gpu.add_argument("--out", default="bench_gpu.json", help="the JSON file to write (default: bench_gpu.json)")
@@ -207,8 +221,9 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"  model TFLOP/s    {achieved:.2f}   MFU {mfu}")
     if report["peak_memory_GiB"] is not None:
         print(f"  peak memory      {report['peak_memory_GiB']:.2f} GiB allocated")
+    print(f"    {'task':<20}{'samples/s':>10}{'data share':>12}")
     for task, rate in sorted(report["per_task_samples_per_s"].items()):
-        print(f"    {task:<20}{rate:>10,.1f} samples/s")
+        print(f"    {task:<20}{rate:>10,.1f}{100 * report['per_task_data_share'][task]:>11.1f}%")
     return 0
 
 
@@ -267,11 +282,13 @@ def train_report(args: argparse.Namespace) -> dict:
         train_step(s)
     flops = _flops_per_task(data, brain, device, autocast)
     per_task: dict[str, list[float]] = {}
+    per_task_data: dict[str, float] = {}
     data_time = total_time = 0.0
     total_flops = 0.0
     for s in range(args.steps):
         task, d, t = train_step(args.warmup * len(data.task_names) + s)
         per_task.setdefault(task, []).append(t)
+        per_task_data[task] = per_task_data.get(task, 0.0) + d
         data_time, total_time = data_time + d, total_time + t
         total_flops += flops[task]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -288,7 +305,57 @@ def train_report(args: argparse.Namespace) -> dict:
         "tflops_per_s": achieved, "mfu": achieved / peak if peak and device.type == "cuda" else None,
         "peak_memory_GiB": peak_memory,
         "per_task_samples_per_s": {t: len(ts) * args.batch / sum(ts) for t, ts in per_task.items()},
+        "per_task_data_share": {t: per_task_data[t] / sum(ts) for t, ts in per_task.items()},
     }
+
+
+# ---------------------------------------------------------------------------- sampling
+SAMPLING_FLOOR = 5_000
+"""Samples/s per task (one core, batch 64) that the CPU side of the data path must reach to keep
+a GPU fed; a task below it moves that work to the device."""
+
+
+def run_sampling(args: argparse.Namespace) -> int:
+    report = sampling_report(args)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['command']}  |  {report['date']}  |  {report['cpu']}  |  torch {report['torch']}")
+    print(f"batch {args.batch}, {args.threads} thread(s), {args.seconds:g} s per task; "
+          f"floor {SAMPLING_FLOOR:,} samples/s")
+    for task, rate in report["samples_per_s"].items():
+        flag = "" if rate >= SAMPLING_FLOOR else "   below the floor"
+        print(f"  {task:<26}{rate:>12,.0f} samples/s{flag}")
+    return 0
+
+
+def sampling_report(args: argparse.Namespace) -> dict:
+    """Time `train_batch` (the task's `sample()` on its seeded generator; nothing rendered) of each
+    task; returns the JSON object `--json` prints. One-line `ValueError` for a bad argument."""
+    from datamodules import registry
+
+    for name in ("batch", "threads"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+    if not args.seconds > 0:
+        raise ValueError(f"--seconds: expected a positive number, got {args.seconds}")
+    names = args.tasks or registry.names()
+    unknown = [t for t in names if t not in registry.names()]
+    if unknown:
+        raise ValueError(f"--tasks: unknown {', '.join(unknown)}; registered: {', '.join(registry.names())}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        rates = {}
+        for task in names:
+            module = registry.get(task)(batch_size=args.batch)
+            counter = iter(range(1 << 30))
+            rates[task] = _rate(lambda: module.train_batch(next(counter)), args.batch, None, args.seconds)
+    finally:
+        torch.set_num_threads(threads)
+    return {"command": args.command_line, "date": time.strftime("%Y-%m-%d"), "cpu": _cpu_model(),
+            "torch": torch.__version__, "batch": args.batch, "threads": args.threads, "floor": SAMPLING_FLOOR,
+            "samples_per_s": rates, "below_floor": [t for t, r in rates.items() if r < SAMPLING_FLOOR]}
 
 
 def _flops_per_task(data, brain, device: torch.device, autocast) -> dict[str, float]:

@@ -28,8 +28,25 @@ def test_train_bench_reports_throughput_and_data_share(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["samples_per_s"] > 0 and 0 < report["data_share"] < 1
     assert set(report["per_task_samples_per_s"]) == {"side_qa", "arrow"}
+    assert set(report["per_task_data_share"]) == {"side_qa", "arrow"}
+    assert all(0 < share < 1 for share in report["per_task_data_share"].values())
     assert report["tflops_per_s"] > 0 and report["mfu"] is None  # no peak known for a CPU
     assert report["peak_memory_GiB"] is None and report["tasks"] == ["side_qa", "arrow"]  # memory: CUDA only
+
+
+def test_sampling_bench_times_each_task_and_flags_the_floor(capsys, monkeypatch):
+    assert bench.main(["sampling", "--tasks", "side_qa", "control", "--batch", "8", "--seconds", "0.05",
+                       "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["samples_per_s"]) == ["side_qa", "control"] and report["threads"] == 1
+    assert all(rate > 0 for rate in report["samples_per_s"].values())
+    assert report["below_floor"] == [t for t, r in report["samples_per_s"].items() if r < bench.SAMPLING_FLOOR]
+    monkeypatch.setattr(bench, "SAMPLING_FLOOR", 1e12)  # nothing reaches it: every task is flagged
+    assert bench.main(["sampling", "--tasks", "side_qa", "--batch", "4", "--seconds", "0.02"]) == 0
+    assert "below the floor" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["sampling", "--tasks", "no_such_task"])
+    assert exit_.value.code == 2 and "--tasks: unknown no_such_task" in capsys.readouterr().err
 
 
 def test_bad_arguments_are_one_line_errors(capsys):
