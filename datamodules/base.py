@@ -27,8 +27,10 @@ with vectorised draws from `generator` and nothing else. The base class provides
 Options common to every task (all overridable in configs): `image_size` (≥ 32), `batch_size`,
 `seed`, `val_seed`, `val_batches`, `balanced`, `paraphrases` (richer prompt sets), `kinds` (ask
 only these question kinds; refused by tasks whose episodes fix their kinds, `kinds_are_fixed`),
-`weights` (loss-term weights, see `TermWeights`), `max_prompt_len`, `max_reply_len`,
-`num_workers`, `tokenizer` (path to a tokenizer JSON; default: the shipped one).
+`weights` (loss-term weights, see `TermWeights`), `lr_scale` (this task's steps train at
+`lr_scale` times the scheduled learning rate; e.g. below 1 for old skills while new ones train),
+`max_prompt_len`, `max_reply_len`, `num_workers`, `tokenizer` (path to a tokenizer JSON; default:
+the shipped one).
 """
 from __future__ import annotations
 
@@ -100,7 +102,7 @@ class TaskDataModule(EpisodeStreamModule):
     def __init__(self, *, image_size: int = 64, batch_size: int = 32, seed: int = 0, val_seed: int = 1_000_003,
                  val_batches: int = 4, balanced: bool = True, paraphrases: bool = False,
                  kinds: list[str] | None = None, weights: dict[str, float] | None = None,
-                 max_prompt_len: int = 32, max_reply_len: int = 16, num_workers: int = 0,
+                 lr_scale: float = 1.0, max_prompt_len: int = 32, max_reply_len: int = 16, num_workers: int = 0,
                  tokenizer: str | None = None) -> None:
         super().__init__()
         _check_int("image_size", image_size, MIN_IMAGE_SIZE,
@@ -117,6 +119,10 @@ class TaskDataModule(EpisodeStreamModule):
             self.weights = TermWeights(**{**self.default_weights.as_dict(), **(weights or {})})
         except TypeError as e:
             raise ValueError(f"{self.name}.weights: {e}; valid terms: image, answer, lm, value, slot") from None
+        if isinstance(lr_scale, bool) or not isinstance(lr_scale, (int, float)) or not 0 <= lr_scale < float("inf"):
+            raise ValueError(f"{self.name}.lr_scale: expected a finite number >= 0 (1 = the scheduled "
+                             f"learning rate), got {lr_scale!r}")
+        self.lr_scale = float(lr_scale)
         self.kinds = self._asked_kinds(kinds)
         self.tokenizer = load_tokenizer(tokenizer)
         self.replies = PromptTable(self.tokenizer, self.label_names or ("",), max_reply_len, role="reply")
@@ -207,7 +213,8 @@ class TaskDataModule(EpisodeStreamModule):
     def spec(self, *steps, question_kinds: Sequence[str] | None = None) -> EpisodeSpec:
         """An `EpisodeSpec` of this task; question indices refer to `self.kinds` unless given."""
         kinds = self.kinds if question_kinds is None else question_kinds
-        return EpisodeSpec(self.name, tuple(steps), self.weights, self.label_names, tuple(kinds))
+        return EpisodeSpec(self.name, tuple(steps), self.weights, self.label_names, tuple(kinds),
+                           lr_scale=self.lr_scale)
 
     # ------------------------------------------------------------------ batches by coordinates
     def train_batch(self, step: int, rank: int = 0) -> EpisodeSpec:

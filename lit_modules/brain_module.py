@@ -15,6 +15,8 @@ task made it. Per training step:
 4. **Step.** AdamW with parameter groups and a warmup + cosine schedule
    (`lit_modules/optimization.py`: `lr`, `lr_multipliers`, `weight_decay`, `betas`,
    `warmup_steps`, `total_steps` — default the trainer's `max_steps` — and `min_lr_ratio`).
+   A task's `lr_scale` option (`data.task_options.TASK.lr_scale`) multiplies every group's
+   learning rate for that task's steps only.
 
 Logged while training: `train/<task>/<term>` (unweighted terms), `train/<task>/total` (weighted),
 `train/loss` (the objective) and `train/skipped_nonfinite`.
@@ -94,6 +96,7 @@ class BrainModule(L.LightningModule):
         self.last_state: BrainState | None = None
         self._nonfinite_in_a_row = 0
         self._loss: Tensor | None = None
+        self._lr_scale = 1.0  # the lr_scale of the task the current step trains
         for name, value in (("lr", lr), ("warmup_steps", warmup_steps), ("min_lr_ratio", min_lr_ratio),
                             ("foreground_weight", foreground_weight), ("edit_weight", edit_weight)):
             if not isinstance(value, (int, float)) or value < 0:
@@ -166,7 +169,19 @@ class BrainModule(L.LightningModule):
         self.log(f"train/{episode.task}/total", sum(weighted.values()).detach(), batch_size=b)
         self.log("train/loss", loss.detach(), batch_size=b, prog_bar=True)
         self._loss = loss.detach()
+        self._lr_scale = episode.lr_scale
         return loss
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        """Lightning's step, with every group's learning rate put back afterwards: a task's
+        `lr_scale` (applied in `on_before_optimizer_step`, once the closure has said which task the
+        step trains) holds for its own step only."""
+        scheduled = [group["lr"] for group in optimizer.param_groups]
+        try:
+            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        finally:
+            for group, lr in zip(optimizer.param_groups, scheduled):
+                group["lr"] = lr
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Skip the step (drop every gradient) when the loss or a gradient is not finite on any rank.
@@ -182,6 +197,9 @@ class BrainModule(L.LightningModule):
             finite = self.trainer.strategy.reduce(finite, reduce_op="min")
         if bool(finite >= 1):
             self._nonfinite_in_a_row = 0
+            if self._lr_scale != 1.0:  # this task's steps train at lr_scale × the schedule
+                for group in optimizer.param_groups:
+                    group["lr"] = group["lr"] * self._lr_scale
             return
         for group in optimizer.param_groups:  # AdamW leaves parameters without a gradient untouched
             for p in group["params"]:

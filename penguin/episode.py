@@ -22,8 +22,9 @@ An episode is a short sequence of brain steps (1 for most tasks). Each step may 
 | term presence  | `has_answer`, `has_lm` | same                 | Python bools: does any sample carry that loss (known on the CPU, so the training step never waits on the device to find out) |
 | facts          | `facts {name: [B, …]}` | same                 | how the step was made, per sample (a move program, a greedy trace length, which earlier step a target shows): written by `tasks show`, never read by a loss; stays on the CPU |
 
-Per-term weights (`TermWeights`) come from the task's config and ride on the episode, so the
-LightningModule runs any episode without knowing which task made it.
+Per-term weights (`TermWeights`) and the task's learning-rate scale (`lr_scale`) come from the
+task's config and ride on the episode, so the LightningModule runs any episode without knowing
+which task made it.
 
 `Step` declares the fields of the rows a spec and an episode share; `StepSpec` and `EpisodeStep`
 add only their image fields. A `View` (`penguin.game.render.View`, re-exported here) is "render
@@ -128,6 +129,7 @@ class EpisodeSpec:
     weights: TermWeights = field(default_factory=TermWeights)
     label_names: tuple[str, ...] = ()
     question_kinds: tuple[str, ...] = ()
+    lr_scale: float = 1.0
 
     @property
     def batch_size(self) -> int:
@@ -139,7 +141,7 @@ class EpisodeSpec:
     def render(self, size: int) -> "Episode":
         """Render every input and target view at `size` pixels on the spec's device."""
         steps = tuple(s.render(size) for s in self.steps)
-        return Episode(self.task, steps, self.weights, self.label_names, self.question_kinds)
+        return Episode(self.task, steps, self.weights, self.label_names, self.question_kinds, self.lr_scale)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class Episode:
     weights: TermWeights
     label_names: tuple[str, ...] = ()
     question_kinds: tuple[str, ...] = ()
+    lr_scale: float = 1.0
 
     @property
     def batch_size(self) -> int:

@@ -164,3 +164,35 @@ def test_a_checkpoint_at_validation_end_holds_the_sampler_after_its_feedback(tmp
     saved = torch.load(tmp_path / "step2.ckpt", map_location="cpu", weights_only=False)["TaskMixture"]
     assert saved["previous"] is not None, "the checkpoint was written before the sampler's update"
     assert saved == data.state_dict()
+
+
+def _first_update(lr_scale: float) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """The weight change of one AdamW step on `near_gold_qa` at `lr_scale`, and the groups' lr after it."""
+    torch.manual_seed(0)
+    module = BrainModule(preset="tiny64", tasks=["near_gold_qa"], warmup_steps=1, lr=1e-3)
+    data = TaskMixture(tasks=["near_gold_qa"], batch_size=4, task_options={"near_gold_qa": {"lr_scale": lr_scale}})
+    before = {k: v.detach().clone() for k, v in module.brain.state_dict().items()
+              if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    lrs = []
+
+    class Lrs(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            lrs.extend(group["lr"] for group in trainer.optimizers[0].param_groups)
+
+    trainer = _trainer(1)
+    trainer.callbacks.append(Lrs())
+    trainer.fit(module, data)
+    after = module.brain.state_dict()
+    return {k: after[k] - v for k, v in before.items()}, lrs
+
+
+def test_a_tasks_lr_scale_scales_its_steps_and_leaves_the_schedule_alone():
+    full, full_lrs = _first_update(1.0)
+    half, half_lrs = _first_update(0.5)
+    moved = [k for k, d in full.items() if d.abs().max() > 0]
+    assert len(moved) > 10
+    for k in moved:  # AdamW's first update (decay included) is linear in the learning rate
+        torch.testing.assert_close(half[k], 0.5 * full[k], rtol=1e-3, atol=1e-7)
+    assert half_lrs == full_lrs  # the scale held for the step only: the groups are back on schedule
+    with pytest.raises(ValueError, match="near_gold_qa.lr_scale: expected a finite number >= 0"):
+        TaskMixture(tasks=["near_gold_qa"], task_options={"near_gold_qa": {"lr_scale": -1}})
