@@ -5,7 +5,11 @@
     python -m penguin.bench train [--preset P] [--tasks T ...] [--batch B] [--steps N]
                                   [--device cpu|cuda] [--precision 32|bf16] [--compile] [--json]
     python -m penguin.bench sampling [--tasks T ...] [--batch 64] [--threads 1] [--seconds T] [--json]
+    python -m penguin.bench forgetting [--old T ...] [--new T ...] [--arms static adaptive lr_scale] [--quick] ...
     python -m penguin.bench gpu [--out bench_gpu.json] [--quick] [--budget S]
+
+`forgetting` is the forgetting experiment: an old skill set trained to mastery, then new skills
+trained beside it under several sampler arms (see `penguin/bench_forgetting.py`).
 
 `gpu` is the GPU acceptance suite: every check that needs CUDA, in one run on one GPU, written to
 one JSON file (see `penguin/bench_gpu.py`). On a machine without CUDA it says so and exits 2.
@@ -86,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--seconds", type=float, default=1.0, help="timed seconds per task (default: 1)")
     sampling.add_argument("--json", action="store_true", help="print one JSON object")
     sampling.set_defaults(run=run_sampling)
+    forgetting = commands.add_parser("forgetting", help="do old skills survive new ones, per sampler arm",
+                                     description="The forgetting experiment (see penguin/bench_forgetting.py).")
+    from penguin import bench_forgetting
+
+    bench_forgetting.add_arguments(forgetting)
+    forgetting.set_defaults(run=bench_forgetting.run)
     gpu = commands.add_parser("gpu", help="the GPU acceptance suite, written to one JSON file",
                               description="Every GPU-only check in one run (see penguin/bench_gpu.py).")
     gpu.add_argument("--out", default="bench_gpu.json", help="the JSON file to write (default: bench_gpu.json)")

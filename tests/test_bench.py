@@ -318,3 +318,55 @@ def _check_the_fit_summary():
     assert bench_gpu.summarise_fit(timeline, _counts(20, hits=1))["recompile_storm"]  # fell back to eager
     early = bench_gpu.summarise_fit(timeline | {"validations": []}, _counts(20))
     assert early["recompiles_after_warmup"] is None and early["warmup"].startswith("no validation ran")
+
+
+# ---------------------------------------------------------------------------- bench forgetting
+def test_forgetting_targets_and_boosted_steps_follow_their_definitions():
+    from penguin import bench_forgetting as bf
+
+    plan = bf.Plan(old=("side_qa",), new=("turn_qa",), phase2_steps=300)
+    curves = {"sampler/side_qa/boost": [(0, 1.0), (100, 2.0), (200, 1.0)]}
+    assert bf.boosted_steps(curves, "side_qa", 300) == 100  # boosted from step 100 to 200 only
+
+    def arm(lowest, final, new):
+        return {"old": {"side_qa": {"lowest": lowest, "final": final, "dip": 0.95 - lowest,
+                                    "final_drop": 0.95 - final, "boosted_steps": 0}},
+                "new": {"turn_qa": {"final": new, "final_loss": 0.1}}}
+
+    result = {"arms": {"static": arm(0.60, 0.70, 0.80), "good": arm(0.85, 0.93, 0.75),
+                       "shallow": arm(0.90, 0.90, 0.80), "weak_b": arm(0.85, 0.93, 0.70)}}
+    t = bf.targets(result, plan)
+    assert t["good"] == {"old_final_within": True, "old_dip_at_most_half_of_static": True,
+                         "new_at_least_ratio_of_static": True, "static_forgot": True}
+    assert not t["shallow"]["old_final_within"]  # 5 points below its phase-1 best at the end
+    assert not t["weak_b"]["new_at_least_ratio_of_static"]  # 0.70 < 0.9 × 0.80
+
+
+@pytest.mark.timeout(300)
+def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["forgetting", "--quick", "--runs", str(runs), "--out", str(out)]
+    assert bench.main([*argv, "--arms", "static", "adaptive"]) == 0
+    report = json.loads((out / "forgetting.json").read_text())
+    assert set(report["arms"]) == {"static", "adaptive"} and set(report["targets"]) == {"adaptive"}
+    for entry in report["arms"].values():
+        old = entry["old"]["near_gold_qa"]
+        assert old["final"] is not None and 0 <= old["final"] <= 1 and old["boosted_steps"] >= 0
+        assert entry["new"]["arrow"]["final"] is not None and entry["shares"]["arrow"]
+    assert report["old"]["near_gold_qa"]["phase1_best"] is not None
+    assert (out / "forgetting.png").stat().st_size > 0
+    assert "phase1_" in capsys.readouterr().out
+    assert bench.main([*argv, "--arms", "lr_scale"]) == 0  # phase 1 is saved once and reused
+    printed = capsys.readouterr().out
+    assert "phase 1: reusing" in printed and "phase2_lr_scale" in printed
+    config = json.loads((runs / "phase2_lr_scale.json").read_text())
+    assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == bench_forgetting_plan().old_lr_scale
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["forgetting", "--old", "arrow", "--new", "arrow"])
+    assert exit_.value.code == 2 and "--old and --new share ['arrow']" in capsys.readouterr().err
+
+
+def bench_forgetting_plan():
+    from penguin.bench_forgetting import QUICK
+
+    return QUICK

@@ -1,0 +1,352 @@
+"""`python -m penguin.bench forgetting` — does the task sampler stop old skills from decaying?
+
+A seeded, controlled experiment in two phases, each a real `python -m penguin.fit` run:
+
+1. **Phase 1** trains the old set A (default `side_qa` on its left/right kinds and
+   `near_gold_qa`) alone for `--phase1-steps`. Its last checkpoint is saved once, in a run folder
+   named after a hash of the phase-1 plan, and reused by every arm and by later invocations with
+   the same plan.
+2. **Phase 2** warm-starts every arm from that checkpoint (`--model.init_from`, a fresh optimizer
+   and schedule) and trains A ∪ B for the same `--phase2-steps`, where B (default `arrow`,
+   `turn_qa`, `egocentric_side_qa`, `facing_gold_qa`) are new skills competing for the same
+   weights, and A's base share is small (`--old-share`, split evenly over A).
+
+| arm        | phase 2                                                                      |
+|------------|------------------------------------------------------------------------------|
+| `static`   | fixed shares (A: `old_share`; no correction)                                 |
+| `adaptive` | the adaptive sampler with the same base shares and its default options       |
+| `lr_scale` | fixed shares, and A's steps at `--old-lr-scale` × the learning rate (the task option `lr_scale`) |
+
+Extra sampler options for the adaptive arm are given with `--adaptive-options '{"tolerance": 0.05}'`.
+
+**Reported** (`OUT/forgetting.json`, and the table printed): per task of A its best validation
+accuracy in phase 1, the lowest and the final accuracy in phase 2 and the training steps the
+sampler boosted it (boost > 1 from one validation to the next); per task of B its final score;
+per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
+phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
+`TARGET_B_RATIO` × `static`'s. `OUT/forgetting.png` has one panel per arm: every task's
+validation score against the step (A solid, B thin), and the sampler's shares under it.
+
+A task's **score** is its exact accuracy (`val/<task>/exact_acc`) for a question task and
+`1 − edit_ratio` for the arrow (higher is better for both); other tasks are reported by their
+validation loss only.
+
+`--quick` shrinks everything to seconds (a smoke run: it checks the machinery, not forgetting).
+Runs go under `--runs` (default `runs/forgetting`); results are not timed tests — record them in
+`bench/RESULTS.md` with the machine, date, command and commit.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+TARGET_FINAL_DROP = 0.03
+TARGET_B_RATIO = 0.9
+ARMS = ("static", "adaptive", "lr_scale")
+
+
+@dataclass(frozen=True)
+class Plan:
+    old: tuple[str, ...] = ("side_qa", "near_gold_qa")
+    new: tuple[str, ...] = ("arrow", "turn_qa", "egocentric_side_qa", "facing_gold_qa")
+    phase1_steps: int = 2000
+    phase2_steps: int = 1500
+    val_every: int = 100
+    val_batches: int = 8
+    batch_size: int = 32
+    preset: str = "tiny64"
+    lr: float = 1e-3
+    old_share: float = 0.1
+    old_lr_scale: float = 0.3
+    seed: int = 0
+    task_options: dict = field(default_factory=lambda: {
+        "side_qa": {"kinds": ["gold_left_right", "agent_left_right"]},
+        "arrow": {"weights": {"image": 20.0}},
+    })
+
+    def phase1_key(self) -> str:
+        fields = {k: v for k, v in asdict(self).items()
+                  if k in ("old", "phase1_steps", "val_every", "val_batches", "batch_size", "preset", "lr", "seed")}
+        fields["task_options"] = {t: o for t, o in self.task_options.items() if t in self.old}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+
+QUICK = Plan(old=("near_gold_qa",), new=("arrow", "turn_qa"), phase1_steps=6, phase2_steps=6, val_every=3,
+             val_batches=1, batch_size=4)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = Plan()
+    parser.add_argument("--old", nargs="+", default=list(d.old), help="the old set A (default: %(default)s)")
+    parser.add_argument("--new", nargs="+", default=list(d.new), help="the new set B (default: %(default)s)")
+    parser.add_argument("--phase1-steps", type=int, default=d.phase1_steps)
+    parser.add_argument("--phase2-steps", type=int, default=d.phase2_steps)
+    parser.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations")
+    parser.add_argument("--val-batches", type=int, default=d.val_batches, help="validation batches per task")
+    parser.add_argument("--batch", type=int, default=d.batch_size)
+    parser.add_argument("--old-share", type=float, default=d.old_share, help="A's total base share in phase 2")
+    parser.add_argument("--old-lr-scale", type=float, default=d.old_lr_scale, help="A's lr_scale in the lr_scale arm")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    parser.add_argument("--adaptive-options", default="{}", help="JSON: extra options of the adaptive sampler")
+    parser.add_argument("--runs", default="runs/forgetting", help="where the fit runs go (default: %(default)s)")
+    parser.add_argument("--out", default="bench/forgetting", help="folder of forgetting.json/.png (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few steps")
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = QUICK if args.quick else Plan(
+        old=tuple(args.old), new=tuple(args.new), phase1_steps=args.phase1_steps, phase2_steps=args.phase2_steps,
+        val_every=args.val_every, val_batches=args.val_batches, batch_size=args.batch, old_share=args.old_share,
+        old_lr_scale=args.old_lr_scale)
+    _check(plan)
+    try:
+        adaptive_options = json.loads(args.adaptive_options)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--adaptive-options: not JSON ({e.msg}); e.g. '{{\"tolerance\": 0.05}}'") from None
+    if not isinstance(adaptive_options, dict):
+        raise ValueError("--adaptive-options: expected a JSON object, e.g. '{\"tolerance\": 0.05}'")
+    runs, out = Path(args.runs), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    phase1 = runs / f"phase1_{plan.phase1_key()}"
+    checkpoint, done = phase1 / "checkpoints" / "last.ckpt", phase1 / "phase1_done.json"
+    if done.is_file() and checkpoint.is_file():
+        print(f"phase 1: reusing {checkpoint}", flush=True)
+    else:  # a phase 1 that did not finish is run again from scratch
+        _fit(plan, phase1, tasks=plan.old, steps=plan.phase1_steps, sampler="round_robin", sampler_options={},
+             task_options={t: plan.task_options.get(t, {}) for t in plan.old})
+        done.write_text(json.dumps(asdict(plan)) + "\n")
+    curves = {"phase1": read_curves(phase1)}
+    weights = {**{t: plan.old_share / len(plan.old) for t in plan.old},
+               **{t: (1 - plan.old_share) / len(plan.new) for t in plan.new}}
+    tasks = plan.old + plan.new
+    for arm in args.arms:
+        options = {t: dict(plan.task_options.get(t, {})) for t in tasks}
+        if arm == "lr_scale":
+            for t in plan.old:
+                options[t]["lr_scale"] = plan.old_lr_scale
+        sampler = "adaptive" if arm == "adaptive" else "static"
+        sampler_options = {"weights": weights, **(adaptive_options if arm == "adaptive" else {})}
+        folder = runs / f"phase2_{arm}"
+        _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler, sampler_options=sampler_options,
+             task_options=options, init_from=checkpoint)
+        curves[arm] = read_curves(folder)
+    report = summarise(plan, curves, args.arms)
+    report.update(command=args.command_line, date=time.strftime("%Y-%m-%d"), commit=_commit(),
+                  minutes=(time.time() - started) / 60)
+    (out / "forgetting.json").write_text(json.dumps(report, indent=1) + "\n")
+    chart(report, curves, args.arms).save(out / "forgetting.png")
+    print_table(report)
+    print(f"wrote {out / 'forgetting.json'} and {out / 'forgetting.png'}")
+    return 0
+
+
+def _check(plan: Plan) -> None:
+    from datamodules import registry
+
+    for name in plan.old + plan.new:
+        if name not in registry.names():
+            raise ValueError(f"--old/--new: unknown task {name}; registered: {', '.join(registry.names())}")
+    if set(plan.old) & set(plan.new):
+        raise ValueError(f"--old and --new share {sorted(set(plan.old) & set(plan.new))}; a task is old or new")
+    for name in ("phase1_steps", "phase2_steps", "val_every", "val_batches", "batch_size"):
+        if getattr(plan, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(plan, name)}")
+    if not 0 < plan.old_share < 1:
+        raise ValueError(f"--old-share: expected a number in (0, 1), got {plan.old_share}")
+
+
+def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, task_options, init_from=None) -> None:
+    """One `python -m penguin.fit` run into `folder` (replacing an earlier run there)."""
+    config = {
+        "name": folder.name,
+        "restart": True,
+        "seed_everything": plan.seed,
+        "model": {"preset": plan.preset, "weighting": "static", "lr": plan.lr, "warmup_steps": min(100, steps),
+                  "foreground_weight": 4.0, "edit_weight": 30.0,
+                  **({"init_from": str(init_from)} if init_from else {})},
+        "data": {"tasks": list(tasks), "task_options": task_options, "batch_size": plan.batch_size,
+                 "image_size": 64, "val_batches": plan.val_batches, "sampler": sampler,
+                 "sampler_options": sampler_options},
+        "trainer": {"accelerator": "cpu", "precision": "32-true", "max_steps": steps,
+                    "val_check_interval": plan.val_every, "default_root_dir": str(folder.parent),
+                    "enable_progress_bar": False},
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    path = folder.parent / f"{folder.name}.json"
+    path.write_text(json.dumps(config, indent=1))
+    print(f"{folder.name}: {steps} steps over {', '.join(tasks)} ({sampler})", flush=True)
+    done = subprocess.run([sys.executable, "-m", "penguin.fit", "--config", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stdout.splitlines()[-15:])
+        raise RuntimeError(f"{folder.name}: penguin.fit exited {done.returncode}:\n{tail}")
+
+
+def read_curves(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of a run's TensorBoard files, `{tag: [(step, value), ...]}` in step order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for events in sorted(folder.glob("version_*/events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return {tag: sorted(points) for tag, points in out.items()}
+
+
+def score_curve(curves: dict, task: str) -> list[tuple[int, float]]:
+    """A task's validation score against the step (see the module docstring), or []."""
+    if f"val/{task}/exact_acc" in curves:
+        return curves[f"val/{task}/exact_acc"]
+    if f"val/{task}/edit_ratio" in curves:
+        return [(s, 1 - v) for s, v in curves[f"val/{task}/edit_ratio"]]
+    return []
+
+
+def boosted_steps(curves: dict, task: str, last_step: int) -> int:
+    """Training steps between validations at which the sampler's boost of `task` was above 1."""
+    points = curves.get(f"sampler/{task}/boost", [])
+    total = 0
+    for (step, boost), (nxt, _) in zip(points, points[1:] + [(last_step, 1.0)]):
+        if boost > 1 + 1e-9:
+            total += max(0, nxt - step)
+    return total
+
+
+def summarise(plan: Plan, curves: dict, arms) -> dict:
+    phase1 = curves["phase1"]
+    old = {}
+    for task in plan.old:
+        scores = [v for _, v in score_curve(phase1, task)]
+        old[task] = {"phase1_best": max(scores) if scores else None,
+                     "phase1_final": scores[-1] if scores else None}
+    result = {"plan": asdict(plan), "old": old, "arms": {}}
+    for arm in arms:
+        arm_curves = curves[arm]
+        entry = {"old": {}, "new": {}}
+        for task in plan.old:
+            scores = [v for _, v in score_curve(arm_curves, task)]
+            best = old[task]["phase1_best"]
+            low, final = (min(scores), scores[-1]) if scores else (None, None)
+            entry["old"][task] = {"lowest": low, "final": final,
+                                  "dip": None if low is None or best is None else best - low,
+                                  "final_drop": None if final is None or best is None else best - final,
+                                  "boosted_steps": boosted_steps(arm_curves, task, plan.phase2_steps)}
+        for task in plan.new:
+            scores = score_curve(arm_curves, task)
+            loss = arm_curves.get(f"val/{task}/loss", [])
+            entry["new"][task] = {"final": scores[-1][1] if scores else None,
+                                  "final_loss": loss[-1][1] if loss else None}
+        entry["shares"] = {t: arm_curves.get(f"sampler/{t}/share", []) for t in plan.old + plan.new}
+        result["arms"][arm] = entry
+    result["targets"] = targets(result, plan)
+    return result
+
+
+def targets(result: dict, plan: Plan) -> dict:
+    """Per arm other than `static`: whether it meets the module docstring's three targets."""
+    arms, out = result["arms"], {}
+    static = arms.get("static")
+    for arm, entry in arms.items():
+        if arm == "static" or static is None:
+            continue
+        finals = [e["final_drop"] for e in entry["old"].values()]
+        dips = [(e["dip"], static["old"][t]["dip"]) for t, e in entry["old"].items()]
+        ratios = [(e["final"], static["new"][t]["final"]) for t, e in entry["new"].items()]
+        out[arm] = {
+            "old_final_within": all(f is not None and f <= TARGET_FINAL_DROP for f in finals),
+            "old_dip_at_most_half_of_static": all(d is not None and s is not None and d <= max(0.0, s) / 2
+                                                  for d, s in dips),
+            "new_at_least_ratio_of_static": all(f is None or s is None or f >= TARGET_B_RATIO * s for f, s in ratios),
+            "static_forgot": any(s["dip"] is not None and s["dip"] > TARGET_FINAL_DROP for s in static["old"].values()),
+        }
+    return out
+
+
+def print_table(report: dict) -> None:
+    old = report["old"]
+    print(f"\n{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'final':>8}{'boosted':>9}")
+    for arm, entry in report["arms"].items():
+        for task, e in entry["old"].items():
+            print(f"{arm:<10}{task:<22}{_num(old[task]['phase1_best']):>13}{_num(e['lowest']):>9}"
+                  f"{_num(e['final']):>8}{e['boosted_steps']:>9}")
+        for task, e in entry["new"].items():
+            print(f"{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{_num(e['final']):>8}")
+    for arm, t in report["targets"].items():
+        print(f"{arm}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
+
+
+def _num(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _commit() -> str | None:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+# ---------------------------------------------------------------------------- the PNG
+_W, _H, _SHARE_H, _M = 420, 220, 90, 30
+_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75),
+            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def chart(report: dict, curves: dict, arms) -> Image.Image:
+    """One panel per arm: scores (0–1) against the step, A solid and thick, B thin; shares under it."""
+    plan = report["plan"]
+    tasks = list(plan["old"]) + list(plan["new"])
+    colour = {t: _COLOURS[i % len(_COLOURS)] for i, t in enumerate(tasks)}
+    legend_h = 14 * len(tasks) + 10
+    image = Image.new("RGB", (len(arms) * (_W + _M) + _M, _H + _SHARE_H + 3 * _M + legend_h), "white")
+    draw = ImageDraw.Draw(image)
+    steps = max(1, plan["phase2_steps"])
+    for a, arm in enumerate(arms):
+        x0 = _M + a * (_W + _M)
+        draw.text((x0, 6), f"{arm}: validation score", fill="black")
+        _frame(draw, x0, _M, _W, _H, steps)
+        for t in tasks:
+            points = score_curve(curves[arm], t)
+            _polyline(draw, x0, _M, _W, _H, points, steps, colour[t], 3 if t in plan["old"] else 1)
+        y_share = _M + _H + _M
+        draw.text((x0, y_share - 14), "sampler shares", fill="black")
+        _frame(draw, x0, y_share, _W, _SHARE_H, steps)
+        for t in tasks:
+            _polyline(draw, x0, y_share, _W, _SHARE_H, curves[arm].get(f"sampler/{t}/share", []), steps,
+                      colour[t], 2 if t in plan["old"] else 1)
+    y = _M + _H + _SHARE_H + 2 * _M
+    for i, t in enumerate(tasks):
+        draw.line((_M, y + 14 * i + 6, _M + 20, y + 14 * i + 6), fill=colour[t], width=3 if t in plan["old"] else 1)
+        draw.text((_M + 26, y + 14 * i), t + (" (old)" if t in plan["old"] else " (new)"), fill="black")
+    return image
+
+
+def _frame(draw: ImageDraw.ImageDraw, x: int, y: int, w: int, h: int, steps: int) -> None:
+    """Axes from 0 to 1 (grid every 0.25) over steps 0..`steps`, labelled at the corners."""
+    draw.rectangle((x, y, x + w, y + h), outline=(160, 160, 160))
+    for frac in (0.25, 0.5, 0.75):
+        draw.line((x, y + h * (1 - frac), x + w, y + h * (1 - frac)), fill=(230, 230, 230))
+    grey = (90, 90, 90)
+    draw.text((x + 2, y + 2), "1", fill=grey)
+    draw.text((x + 2, y + h - 12), "0", fill=grey)
+    draw.text((x, y + h + 2), "step 0", fill=grey)
+    draw.text((x + w - 60, y + h + 2), f"step {steps}", fill=grey)
+
+
+def _polyline(draw, x, y, w, h, points, steps, fill, width) -> None:
+    xy = [(x + w * min(1.0, s / steps), y + h * (1 - max(0.0, min(1.0, v)))) for s, v in points]
+    if len(xy) == 1:
+        draw.ellipse((xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2), fill=fill)
+    elif xy:
+        draw.line(xy, fill=fill, width=width)
+
