@@ -41,12 +41,13 @@ import argparse
 import hashlib
 import json
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from penguin.fit_runs import read_curves, run_fit
 
 TARGET_FINAL_DROP = 0.03
 TARGET_B_RATIO = 0.9
@@ -167,7 +168,6 @@ def _check(plan: Plan) -> None:
 def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, task_options, init_from=None) -> None:
     """One `python -m penguin.fit` run into `folder` (replacing an earlier run there)."""
     config = {
-        "name": folder.name,
         "restart": True,
         "seed_everything": plan.seed,
         "model": {"preset": plan.preset, "weighting": "static", "lr": plan.lr, "warmup_steps": min(100, steps),
@@ -177,31 +177,10 @@ def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, ta
                  "image_size": 64, "val_batches": plan.val_batches, "sampler": sampler,
                  "sampler_options": sampler_options},
         "trainer": {"accelerator": "cpu", "precision": "32-true", "max_steps": steps,
-                    "val_check_interval": plan.val_every, "default_root_dir": str(folder.parent),
-                    "enable_progress_bar": False},
+                    "val_check_interval": plan.val_every, "enable_progress_bar": False},
     }
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    path = folder.parent / f"{folder.name}.json"
-    path.write_text(json.dumps(config, indent=1))
     print(f"{folder.name}: {steps} steps over {', '.join(tasks)} ({sampler})", flush=True)
-    done = subprocess.run([sys.executable, "-m", "penguin.fit", "--config", str(path)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if done.returncode != 0:
-        tail = "\n".join(done.stdout.splitlines()[-15:])
-        raise RuntimeError(f"{folder.name}: penguin.fit exited {done.returncode}:\n{tail}")
-
-
-def read_curves(folder: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar of a run's TensorBoard files, `{tag: [(step, value), ...]}` in step order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out: dict[str, list[tuple[int, float]]] = {}
-    for events in sorted(folder.glob("version_*/events.out.tfevents.*")):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
-    return {tag: sorted(points) for tag, points in out.items()}
+    run_fit(config, folder)
 
 
 def score_curve(curves: dict, task: str) -> list[tuple[int, float]]:
