@@ -32,7 +32,8 @@ positions): 18 of the 23 moves walk (78 % of the samples); a wall cuts the walk 
 the walking samples (bare scenes keep the agent within 0.19 — three steps — of a side wall often),
 and the move collects the gold in 2.1 % of all samples (2.6 % of the walking ones; a pure turn
 never does, as sampling leaves the gold out of reach). Each of the 23 moves is drawn 1/23 of the
-time. Sampling: about 6,000–9,000 samples/s on one core at batch 64 (CPU time, shared machine).
+time. Sampling: 10,000–13,000 samples/s on one core at batch 64 (shared machine), the replay
+batched by `physics.run_programs`.
 """
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ Loss terms: image (MSE) + a small LM term on the prompt (0.02) + naming the kind
 
 Target statistics (20,000 samples; tests/test_frameworks_moves.py recomputes them): the gold is
 collected in 7.3 % of the targets, a wall cuts the walk in 0.5 %; the walk is 0.17 room units on
-average (median 0.17, about 11 px at 64 px).
+average (median 0.17, about 11 px at 64 px). Sampling: about 30,000 samples/s on one core at
+batch 64.
 """
 from __future__ import annotations
 
