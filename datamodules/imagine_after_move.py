@@ -18,9 +18,9 @@ phrases, and its prompt is a uniform template filled with that phrase.
 
 Target rule: `View.of(moved)` where `moved = physics.run_programs(scene, program, length)` — the
 move's program (the table `PROGRAMS [23, 33]`, padded with −1, with `PROGRAM_LENGTHS`; 1 to 33
-actions, never truncated) executed action by action with `physics.step`, exactly as if each sample
-ran alone: a `<forward>` into a wall stops short of it, any gold the agent comes within
-`r_a + r_g` of is collected (the target shows no coin there). The input scene is never changed.
+actions, never truncated) executed action by action, exactly as `physics.step` on each sample
+alone would: a `<forward>` into a wall stops short of it, and a coin is collected whenever an
+action ends with the agent's centre within `r_a + r_g` of it (the target shows no coin there). The input scene is never changed.
 
 Input: the whole room of a bare scene (`sample_bare`). One kind (the `kinds` option may name it).
 Facts (written by `tasks show`): `move` (index into `verbal_moves()`), `program [B, 33]` (action
@@ -29,7 +29,7 @@ Loss terms: image (MSE) + a small LM term on the prompt (0.02) + naming the kind
 
 Target statistics (20,000 samples; tests/test_frameworks_moves.py recomputes them from the
 positions): 18 of the 23 moves walk (78 % of the samples); a wall cuts the walk short in 20 % of
-the walking samples (bare scenes keep the agent within 0.19 — three steps — of a side wall often),
+the walking samples (a bare scene's agent is often less than three steps, 0.19, from a side wall),
 and the move collects the gold in 2.1 % of all samples (2.6 % of the walking ones; a pure turn
 never does, as sampling leaves the gold out of reach). Each of the 23 moves is drawn 1/23 of the
 time. Sampling: 10,000–13,000 samples/s on one core at batch 64 (shared machine), the replay
