@@ -6,7 +6,7 @@ import torch
 
 from game_reference import R_AGENT, R_GOLD, min_wall_distance
 from penguin.game.control import jitter, jitter_actions
-from penguin.game.physics import repeat, run, step
+from penguin.game.physics import repeat, run, run_programs, step
 from penguin.game.sampling import sample_full
 from penguin.game.scene import Scene
 
@@ -188,3 +188,51 @@ def test_jitter_in_closed_form_is_its_action_table_run_step_by_step():
     fast = jitter(scene, torch.Generator().manual_seed(5))
     slow, _ = run(scene, jitter_actions(torch.Generator().manual_seed(5), 400))
     _same_game(fast, slow, torch.zeros(1), torch.zeros(1))
+
+def test_run_programs_equals_each_sample_stepped_alone():
+    """Programs of every length 0..12 with moves, turns and no-ops anywhere (some end in turns, so
+    the no-sweep path runs while other samples still move), on full scenes where walls stop
+    moves, plus one scene whose gold starts in reach: each sample is replayed alone, one `step`
+    per action of its own program, and must match bit for bit."""
+    g = torch.Generator().manual_seed(5)
+    scene = sample_full(g, 60)
+    agent = scene.agent.clone()
+    gx = float(scene.gold[0, 0, 0])
+    agent[0] = scene.gold[0, 0] + torch.tensor([0.03 if gx < 0.5 else -0.03, 0.0])  # gold in reach at the start
+    scene = scene.replace(agent=agent)
+    width = 12
+    programs = torch.randint(0, 5, (60, width), generator=g)
+    programs = torch.where(torch.rand(60, width, generator=g) < 0.4, torch.ones_like(programs), programs)
+    lengths = (torch.arange(60) + 1) % (width + 1)
+    programs[0, 0] = 3  # a turn first: the gold in reach is collected where the agent stands
+    # A heading that float32 rounded up to 2π: a no-op would re-wrap it; a sample not running keeps it.
+    heading = scene.heading.clone()
+    heading[12] = torch.nextafter(torch.tensor(2 * math.pi, dtype=torch.float32), torch.tensor(7.0))
+    scene = scene.replace(heading=heading)
+    assert lengths[12] == 0
+    programs = torch.where(torch.arange(width)[None, :] < lengths[:, None], programs, -torch.ones_like(programs))
+    before = {k: v.clone() for k, v in vars(scene).items()}
+    out, reward = run_programs(scene, programs, lengths)
+    for name, value in before.items():
+        assert torch.equal(getattr(scene, name), value), name
+    collected = moved = 0
+    for b in range(60):
+        alone, total = scene[b], 0.0
+        for a in programs[b, : lengths[b]].tolist():
+            alone, r = step(alone, torch.tensor([a]))
+            total += float(r)
+        assert torch.equal(out.agent[b], alone.agent[0]) and torch.equal(out.heading[b], alone.heading[0]), b
+        assert torch.equal(out.gold_valid[b], alone.gold_valid[0]) and float(reward[b]) == total, b
+        collected += total > 0
+        moved += not torch.equal(alone.agent[0], scene.agent[b])
+    assert collected >= 1 and moved >= 30
+    assert float(reward[0]) >= 1
+    # Gold in reach at the start, collected by a turn in a loop step where nobody moves.
+    pair = scene[torch.tensor([0, 1])]
+    out, reward = run_programs(pair, torch.tensor([[3, -1, -1], [3, 4, 3]]), torch.tensor([1, 3]))
+    alone, r = step(pair[0], torch.tensor([3]))
+    assert float(r) == 1 and float(reward[0]) == 1 and torch.equal(out.gold_valid[0], alone.gold_valid[0])
+    with pytest.raises(ValueError, match="lengths"):
+        run_programs(scene, programs, lengths + width)
+    with pytest.raises(ValueError, match="actions"):
+        run_programs(scene, programs.clamp(min=0) + 5, lengths)

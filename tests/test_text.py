@@ -55,6 +55,8 @@ FIXED_KINDS = {
     "zoom": ("zoom_agent", "zoom_gold", "zoom_midpoint"),
     "imagine_without": ("imagine_without_agent", "imagine_without_gold", "imagine_without_walls", "imagine_walls_only"),
     "imagine_facing": ("imagine_facing",),
+    "imagine_after_move": ("imagine_after_move",),
+    "imagine_closer": ("imagine_closer",),
 }
 
 

@@ -20,6 +20,9 @@ walks into an exit gap stops at the room's edge instead of leaving the unit squa
 closer than `r_a + r_g` to the agent centre is collected (its slot becomes invalid) and counts +1
 reward.
 
+Entry points: `step` (one action per sample), `run` (an action sequence `[B, T]`, 0-padded) and
+`run_programs` (one program per sample with its own length, as if each ran alone).
+
 Nothing here mutates its input: `step` returns a new `Scene`. Arithmetic runs in float64 and is
 stored back in the scene's dtype.
 """
@@ -39,18 +42,33 @@ def step(scene: Scene, actions: Tensor) -> tuple[Scene, Tensor]:
     """Apply one action per sample. Returns `(new_scene, reward [B] float)`."""
     actions = _check_actions(scene, actions, ndim=1)
     heading = scene.heading.double()
-    turn = torch.where(actions == CLOCK, 1.0, torch.where(actions == ANTICLOCK, -1.0, 0.0)).double()
-    new_heading = wrap_angle(heading + turn * TURN_ANGLE)
+    new_heading = _turned(heading, _turn_delta(actions))
 
     sign = torch.where(actions == FORWARD, 1.0, torch.where(actions == BACKWARD, -1.0, 0.0)).double()
-    direction = heading_vector(heading) * sign.unsqueeze(-1)
     agent = scene.agent.double()
     moving = sign != 0
-    distance = torch.where(moving, free_distance(scene, direction), torch.zeros_like(sign))
-    new_agent = agent + direction * distance.unsqueeze(-1)
+    new_agent = agent
+    if bool(moving.any()):  # the wall sweep is the costly part; turns and no-ops never need it
+        direction = heading_vector(heading) * sign.unsqueeze(-1)
+        distance = torch.where(moving, free_distance(scene, direction), torch.zeros_like(sign))
+        new_agent = agent + direction * distance.unsqueeze(-1)
 
-    moved = scene.replace(agent=new_agent.to(scene.agent.dtype), heading=new_heading.to(scene.heading.dtype))
-    return collect_gold(moved)
+    moved_agent = new_agent.to(scene.agent.dtype)
+    taken = _in_reach(scene.gold, scene.gold_valid, moved_agent)  # collect_gold, in the same new scene
+    moved = scene.replace(agent=moved_agent, heading=new_heading.to(scene.heading.dtype),
+                          gold_valid=scene.gold_valid & ~taken)
+    return moved, taken.sum(dim=1).to(scene.agent.dtype)
+
+
+def _turn_delta(actions: Tensor) -> Tensor:
+    """The heading change (float64, any shape) of each action: ±π/30 for the turns, else 0."""
+    turn = torch.where(actions == CLOCK, 1.0, torch.where(actions == ANTICLOCK, -1.0, 0.0)).double()
+    return turn * TURN_ANGLE
+
+
+def _turned(heading: Tensor, delta: Tensor) -> Tensor:
+    """θ `[B]` (float64) turned by `delta` (`_turn_delta`), in `[0, 2π)`."""
+    return wrap_angle(heading.double() + delta)
 
 
 def run(scene: Scene, actions: Tensor) -> tuple[Scene, Tensor]:
@@ -105,11 +123,58 @@ def repeat(scene: Scene, actions: Tensor, times: Tensor) -> tuple[Scene, Tensor]
     return moved, taken.sum(dim=1).to(scene.agent.dtype)
 
 
+def run_programs(scene: Scene, programs: Tensor, lengths: Tensor) -> tuple[Scene, Tensor]:
+    """Run one action program per sample: sample `b` applies `programs[b, :lengths[b]]` in order
+    (entries past its length are ignored, e.g. −1 padding). Returns `(scene, total reward [B])`.
+
+    The result is exactly that of calling `step` on sample `b` alone once per action of its
+    program (tests/test_physics.py replays it so, bit for bit). In the batched loop a sample
+    whose program is not running keeps its whole state — a masked step, not a no-op action (even
+    a no-op collects gold and re-wraps the heading). Programs are aligned at their ends (sample
+    `b` starts at step `max(lengths) − lengths[b]`), so programs that end with their moves (turn,
+    then walk) make their moves in the same few last steps. A loop step in which no running sample
+    moves is `step` without the wall sweep, done on the state tensors directly: the same turn
+    (`_turned`) and the same gold collection (`_in_reach`) at the unchanged position.
+    """
+    if not isinstance(programs, Tensor) or programs.dim() != 2 or programs.shape[0] != scene.batch_size:
+        got = list(programs.shape) if isinstance(programs, Tensor) else type(programs).__name__
+        raise ValueError(f"programs: expected a tensor of shape [B, T] with B={scene.batch_size}, got {got}")
+    if (not isinstance(lengths, Tensor) or lengths.shape != (scene.batch_size,) or lengths.dtype.is_floating_point
+            or ((lengths < 0) | (lengths > programs.shape[1])).any()):
+        raise ValueError(f"lengths: expected integers [B] in 0..{programs.shape[1]} (the programs' width)")
+    programs, lengths = programs.to(scene.device), lengths.to(scene.device)
+    total = int(lengths.max()) if scene.batch_size else 0
+    k = torch.arange(total, device=scene.device)[None, :] - (total - lengths)[:, None]  # program index per step
+    running = k >= 0
+    actions = _check_actions(scene, torch.where(running, programs.gather(1, k.clamp(min=0)), torch.zeros_like(k)), 2)
+    moves = ((actions == FORWARD) | (actions == BACKWARD)).any(dim=0).tolist()
+    delta = _turn_delta(actions)
+    agent, heading, gold_valid = scene.agent, scene.heading, scene.gold_valid
+    for t in range(total):
+        on = running[:, t]
+        if moves[t]:
+            nxt, _ = step(scene.replace(agent=agent, heading=heading, gold_valid=gold_valid), actions[:, t])
+            agent = torch.where(on[:, None], nxt.agent, agent)
+            new_heading, taken = nxt.heading, ~nxt.gold_valid
+        else:
+            new_heading = _turned(heading, delta[:, t]).to(heading.dtype)
+            taken = _in_reach(scene.gold, gold_valid, agent)
+        heading = torch.where(on, new_heading, heading)
+        gold_valid = gold_valid & ~(taken & on[:, None])
+    # Gold only ever leaves by collection, one reward per coin.
+    reward = (scene.gold_valid.sum(dim=1) - gold_valid.sum(dim=1)).to(scene.agent.dtype)
+    return scene.replace(agent=agent, heading=heading, gold_valid=gold_valid), reward
+
+
 def collect_gold(scene: Scene) -> tuple[Scene, Tensor]:
     """Remove every gold within `r_a + r_g` of the agent; returns `(scene, reward [B])`."""
-    dist = (scene.gold - scene.agent.unsqueeze(1)).norm(dim=-1)
-    taken = scene.gold_valid & (dist < AGENT_RADIUS + GOLD_RADIUS)
+    taken = _in_reach(scene.gold, scene.gold_valid, scene.agent)
     return scene.replace(gold_valid=scene.gold_valid & ~taken), taken.sum(dim=1).to(scene.agent.dtype)
+
+
+def _in_reach(gold: Tensor, gold_valid: Tensor, agent: Tensor) -> Tensor:
+    """The valid gold `[B, G]` whose centre is closer than `r_a + r_g` to the agent centre."""
+    return gold_valid & ((gold - agent.unsqueeze(1)).norm(dim=-1) < AGENT_RADIUS + GOLD_RADIUS)
 
 
 def free_distance(scene: Scene, direction: Tensor, length: float = STEP_LENGTH) -> Tensor:

@@ -54,6 +54,8 @@ class Scene:
     wall_valid: Tensor
 
     def __post_init__(self) -> None:
+        if self._well_formed():
+            return
         b = self.agent.shape[0] if self.agent.dim() == 2 else -1
         checks = {
             "agent": (self.agent, (b, 2)),
@@ -72,6 +74,19 @@ class Scene:
         for name in ("gold_valid", "wall_valid"):
             if getattr(self, name).dtype != torch.bool:
                 raise ValueError(f"Scene.{name}: expected a bool tensor, got {getattr(self, name).dtype}")
+
+    def _well_formed(self) -> bool:
+        """The shapes and dtypes `__post_init__` demands, tested in one pass (scenes are made once
+        per physics step, so this is hot); anything else goes to the checks that name the problem."""
+        a, h, g, gv, w, wv = self.agent, self.heading, self.gold, self.gold_valid, self.walls, self.wall_valid
+        if not all(isinstance(t, Tensor) for t in (a, h, g, gv, w, wv)):
+            return False
+        if a.dim() != 2 or a.shape[1] != 2 or g.dim() != 3 or w.dim() != 3:
+            return False
+        b = a.shape[0]
+        return (h.shape == (b,) and g.shape[0] == b and g.shape[2] == 2 and gv.shape == g.shape[:2]
+                and w.shape[0] == b and w.shape[2] == 5 and wv.shape == w.shape[:2]
+                and gv.dtype == torch.bool and wv.dtype == torch.bool)
 
     # ------------------------------------------------------------------ basics
     @property
