@@ -55,6 +55,9 @@ FIXED_KINDS = {
     "zoom": ("zoom_agent", "zoom_gold", "zoom_midpoint"),
     "imagine_without": ("imagine_without_agent", "imagine_without_gold", "imagine_without_walls", "imagine_walls_only"),
     "imagine_facing": ("imagine_facing",),
+    "recall": ("look_at_scene", "recall"),
+    "recall_routing": ("see_scene", "route_recall"),
+    "memory_autoencode": ("memorise_view", "replay_view"),
 }
 
 
