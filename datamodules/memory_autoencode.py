@@ -10,9 +10,11 @@ of see step t − 4, so the four views come back in the order they were seen.
 **Why only the memory holds the target.** A replay step has no input image. The brain keeps its
 last `C = 3` predictions as canvases (newest first): at step t they are the predictions of steps
 t − 1, t − 2, t − 3, so the view of step t − 4 — and the brain's own drawing of it, made at step
-t − 4 — was pushed out at step t − 1. Neither the input nor any canvas holds it; what reaches step
-t of it went through the memory (the later predictions are trained to be *other* views). Four steps
-ago is the nearest past no canvas reaches, which is why the prompt says four.
+t − 4 — was pushed out at step t − 1. Neither the input nor any canvas holds it: the canvases hold
+the brain's drawings of *other* views, so a brain that draws each view as asked keeps view t − 4
+only in its memory (tests/test_frameworks_memory.py: with the canvases such a brain would hold and
+the memory zeroed, the replay's output is the same whatever view t − 4 was). Four steps ago is the
+nearest past no canvas reaches, which is why the prompt says four.
 
 | question kind   | steps        | prompt (canonical)                    | target                      |
 |-----------------|--------------|---------------------------------------|-----------------------------|
@@ -25,10 +27,11 @@ replays) + a small LM term on the prompts (0.02) + naming the kind; no answer. `
 `replays`: 1‥4 replay steps (the first `replays` views are replayed).
 
 Target statistics (4,096 episodes of `sample_control`): a quarter of the views are whole rooms, a
-quarter jittered rooms, half zooms. 3.0 % of the views are featureless at 64 px (a zoom into empty
-floor: every pixel white); only where two such views meet does a replay target equal an image
-that a canvas of a perfect reconstructor would hold (0.3 % of replay steps), and then there is
-nothing to remember. Sampling speed is that of `sample_control` for 4·B views.
+quarter jittered rooms, half zooms (49.6 % measured). 4.7 % of the views are featureless at 64 px
+(a zoom into empty floor or into a wall: one colour); only where two alike meet does a replay target
+equal an image that a canvas of a perfect reconstructor would hold (0.4 % of replay steps), and
+then there is nothing to remember. Sampling time is that of `sample_control` for 4·B views (its
+jitter physics is nearly all of it).
 """
 from __future__ import annotations
 

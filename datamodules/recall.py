@@ -17,8 +17,8 @@ holding the views, the rest) + a small LM term on the prompts (0.02) + naming th
 `facts`: `recalled_step` (1‥4, the step whose view the target is) and `k` on every step (steps
 1‥3: their own view, k = 0).
 
-Target statistics (4,096 episodes): k = 0, 1, 2, 3 each 25 % (uniform by construction: 24.5 %,
-25.1 %, 25.3 %, 25.1 % measured), so in 75 % of episodes the last target is a scene other than the
+Target statistics (4,096 episodes): k = 0, 1, 2, 3 each 25 % (uniform by construction: 25.2 %,
+26.2 %, 23.8 %, 24.7 % measured), so in 75 % of episodes the last target is a scene other than the
 input; two scenes' renders never coincide (independent agents, headings and gold).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
+from penguin.episode import EpisodeSpec, TermWeights, text_step
 from penguin.recall import AGO, STEPS, AgoPrompts, draw_recall, look_steps
 from penguin.text.prompts import QuestionKind
 
@@ -75,7 +75,7 @@ class Recall(TaskDataModule):
         steps = look_steps(recall, [self.look_prompts.draw(generator, look) for _ in range(STEPS - 1)], reply,
                            self.tokenizer.pad_id, question=0)
         steps.append(text_step(self.ago_prompts.draw(generator, recall.ago), reply, answer_loss=False,
-                               pad_id=self.tokenizer.pad_id, input=View.of(recall.step(STEPS)),
-                               target=View.of(recall.recalled()), question=torch.ones_like(look),
+                               pad_id=self.tokenizer.pad_id, input=recall.step(STEPS),
+                               target=recall.recalled(), question=torch.ones_like(look),
                                facts={"recalled_step": recall.recalled_step, "k": recall.ago}))
         return self.spec(*steps)

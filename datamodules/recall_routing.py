@@ -20,7 +20,7 @@ naming the kind. Step 4 has no image target and no answer. Weights: slot 1, imag
 kind 1. `facts`: `recalled_step` (1‥4) and `k` on every step (steps 1‥3: their own view, k = 0).
 
 Target statistics (4,096 episodes): `slot_target` 0, 1, 2, 3 each 25 % (uniform by construction:
-24.5 %, 25.1 %, 25.3 %, 25.1 % measured); chance cross-entropy ln 4 = 1.386.
+25.0 %, 25.8 %, 24.4 %, 24.8 % measured); chance cross-entropy ln 4 = 1.386.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import torch
 
 from datamodules.base import TaskDataModule
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
+from penguin.episode import EpisodeSpec, TermWeights, text_step
 from penguin.recall import AGO, STEPS, AgoPrompts, draw_recall, look_steps, slot_of_ago
 from penguin.text.prompts import QuestionKind
 
@@ -76,7 +76,7 @@ class RecallRouting(TaskDataModule):
         steps = look_steps(recall, [self.see_prompts.draw(generator, see) for _ in range(STEPS - 1)], reply,
                            self.tokenizer.pad_id, question=0)
         steps.append(text_step(self.ago_prompts.draw(generator, recall.ago), reply, answer_loss=False,
-                               pad_id=self.tokenizer.pad_id, input=View.of(recall.step(STEPS)),
+                               pad_id=self.tokenizer.pad_id, input=recall.step(STEPS),
                                slot_target=slot_of_ago(recall.ago), question=torch.ones_like(see),
                                facts={"recalled_step": recall.recalled_step, "k": recall.ago}))
         return self.spec(*steps)

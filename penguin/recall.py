@@ -5,7 +5,7 @@ canvas selection at it) share.
 An episode has `STEPS = 4` steps. Step s (1‥4) shows bare scene s; the four scenes are
 independent draws (`sample_bare`, one call for the whole episode). Steps 1‥3 reconstruct their own
 view (`look_steps`); step 4 asks about the view from `k` steps ago, k uniform in 0‥3, which is the
-view of step 4 − k (`RecallScenes.recalled`, `recalled_step`).
+view of step 4 − k (`RecallViews.recalled`, `recalled_step`).
 
 **Where that view is at step 4.** Every step with an image pushes the brain's prediction onto its
 canvases, newest first, dropping the oldest (`penguin.brain.memory.push_canvas`). Steps 1‥3 push
@@ -32,7 +32,6 @@ from torch import Tensor
 
 from penguin.episode import StepSpec, View, text_step
 from penguin.game.sampling import sample_bare
-from penguin.game.scene import Scene
 from penguin.text.prompts import QuestionKind
 from penguin.text.tokenizer import PromptTable, Tokenizer
 
@@ -42,41 +41,40 @@ AGO = ("one step ago", "two steps ago", "three steps ago")
 
 
 @dataclass(frozen=True)
-class RecallScenes:
-    """The scenes of a batch of recall episodes and the k each episode's last step asks for.
+class RecallViews:
+    """The views of a batch of recall episodes and the k each episode's last step asks for.
 
-    `scenes` holds every step's scenes in one batch `[STEPS · B]`, step s (1-based) at rows
-    `(s − 1)·B ‥ s·B − 1`; `ago [B]` is k ∈ 0‥STEPS − 1."""
+    `views` holds every step's plain views in one batch `[STEPS · B]` (checked once), step s
+    (1-based) at rows `(s − 1)·B ‥ s·B − 1`; `ago [B]` is k ∈ 0‥STEPS − 1."""
 
-    scenes: Scene
+    views: View
     ago: Tensor
 
     @property
     def batch(self) -> int:
         return self.ago.shape[0]
 
-    def step(self, s: int) -> Scene:
-        """The scenes step `s` (1‥STEPS) shows."""
+    def step(self, s: int) -> View:
+        """The views step `s` (1‥STEPS) shows."""
         if s not in range(1, STEPS + 1):
-            raise ValueError(f"RecallScenes.step: s={s!r} must be 1..{STEPS}")
-        return self.scenes[(s - 1) * self.batch: s * self.batch]
+            raise ValueError(f"RecallViews.step: s={s!r} must be 1..{STEPS}")
+        return self.views[torch.arange((s - 1) * self.batch, s * self.batch)]
 
     @property
     def recalled_step(self) -> Tensor:
         """`[B]`: the step (1‥STEPS) whose view the last step asks for, `STEPS − k`."""
         return STEPS - self.ago
 
-    def recalled(self) -> Scene:
-        """The scene of step `STEPS − k` per sample (a new scene; nothing is changed)."""
-        rows = (self.recalled_step - 1) * self.batch + torch.arange(self.batch)
-        return self.scenes[rows]
+    def recalled(self) -> View:
+        """The view of step `STEPS − k` per sample (new tensors; nothing is changed)."""
+        return self.views[(self.recalled_step - 1) * self.batch + torch.arange(self.batch)]
 
 
-def draw_recall(generator: torch.Generator, batch: int) -> RecallScenes:
+def draw_recall(generator: torch.Generator, batch: int) -> RecallViews:
     """`STEPS` independent bare scenes per episode and k uniform in 0‥STEPS − 1."""
-    scenes = sample_bare(generator, STEPS * batch)
+    views = View.of(sample_bare(generator, STEPS * batch))
     ago = torch.randint(0, STEPS, (batch,), generator=generator)
-    return RecallScenes(scenes, ago)
+    return RecallViews(views, ago)
 
 
 def slot_of_ago(ago: Tensor, canvases: int = 3) -> Tensor:
@@ -112,14 +110,14 @@ class AgoPrompts:
         return self.table.ids[self.offsets[ago] + pick]
 
 
-def look_steps(recall: RecallScenes, prompts: list[Tensor], reply: Tensor, pad_id: int,
+def look_steps(recall: RecallViews, prompts: list[Tensor], reply: Tensor, pad_id: int,
                question: int) -> list[StepSpec]:
     """Steps 1‥STEPS − 1: each shows its scene and reconstructs it (image target = its own view),
     with `prompts[s − 1]` and question index `question`; their facts say the view shown is the
     step's own (`recalled_step` = s, `k` = 0)."""
     steps = []
     for s in range(1, STEPS):
-        view = View.of(recall.step(s))
+        view = recall.step(s)
         b = recall.batch
         steps.append(text_step(prompts[s - 1], reply, answer_loss=False, pad_id=pad_id, input=view, target=view,
                                question=torch.full((b,), question, dtype=torch.long),
