@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 
+import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
 import datamodules.memory_autoencode as memory_autoencode_module
 import datamodules.recall as recall_module
+from callbacks.memory_reset import MemoryReset
 from datamodules import registry
+from datamodules.mixture import TaskMixture
+from lit_modules.brain_module import BrainModule
 from lit_modules.terms import image_loss, run_episode
 from penguin.brain import Brain, BrainState, BrainStep
 from penguin.episode import Episode, View
@@ -266,3 +270,51 @@ def test_memory_autoencode_rejects_a_bad_replay_count():
         with pytest.raises(ValueError, match="memory_autoencode.replays: expected an int in 1..4"):
             registry.get("memory_autoencode")(replays=bad)
     assert len(registry.get("memory_autoencode")(batch_size=2, replays=2).train_batch(0).steps) == 6
+
+
+# --------------------------------------------------------------------------------- training
+@pytest.mark.parametrize("task", ["recall", "recall_routing", "memory_autoencode"])
+def test_one_training_step_reaches_every_parameter_the_task_should(task):
+    torch.manual_seed(0)
+    brain = Brain.from_preset("tiny64")
+    module = registry.get(task)(batch_size=4)
+    episode = module.train_batch(0).render(SIZE)
+    result = run_episode(brain, episode)
+    weights = module.weights.as_dict()
+    assert set(result.terms) == {name for name, w in weights.items() if w > 0}
+    sum(weights[name] * value for name, value in result.terms.items()).backward()
+    # No reply is decoded and no value is scored: the text decoder and the value head are the
+    # only parts these tasks leave alone.
+    untouched = ("text_decoder.", "value_head.")
+    for name, p in brain.named_parameters():
+        if name.startswith(untouched):
+            assert p.grad is None, name
+        else:
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.any(), name
+
+
+class KeepLastState(L.Callback):
+    """The state a training batch ended with, before `MemoryReset` (later in the list) takes it."""
+
+    def __init__(self) -> None:
+        self.ended: list[BrainState] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.ended.append(pl_module.last_state)
+
+
+def test_a_multi_step_episode_carries_its_graph_within_and_is_cut_between_optimizer_steps():
+    torch.manual_seed(0)
+    module = BrainModule(preset="tiny64", tasks=["recall"], warmup_steps=1)
+    data = TaskMixture(tasks=["recall"], batch_size=4, val_batches=1, sampler="uniform")
+    memory, kept = MemoryReset("every_n_steps", every_n_steps=100), KeepLastState()
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        limit_val_batches=0, callbacks=[kept, memory])
+    trainer.fit(module, data)
+    assert len(kept.ended) == 2
+    for state in kept.ended:  # within the batch: the four steps' state is one graph
+        assert state.canvases.grad_fn is not None and state.memory.grad_fn is not None
+    carried = memory.state  # between optimizer steps: the same values, the graph cut
+    assert torch.equal(carried.canvases, kept.ended[-1].canvases.detach())
+    assert carried.canvases.grad_fn is None and not carried.memory.requires_grad
