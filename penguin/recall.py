@@ -12,10 +12,9 @@ canvases, newest first, dropping the oldest (`penguin.brain.memory.push_canvas`)
 three predictions onto the canvases (`C = 3` in every preset), so at step 4 canvas j holds the
 prediction of step 3 − j whatever state the episode started from (a fresh one, or a state carried
 from the previous batch: three pushes replace all three canvases; a brain with C > 3 keeps older
-ones behind them). In the selection order
-[input, canvas 0, canvas 1, canvas 2] the view from k steps ago is therefore at index `k`
-(`slot_of_ago`): k = 0 the input image, k ≥ 1 canvas k − 1, which holds the brain's drawing of
-that view because steps 1‥3 are trained to reconstruct it. For k ≥ 1 the view is not in step 4's
+ones behind them). In the selection order [input, canvas 0, canvas 1, canvas 2] the view from k
+steps ago is therefore at index `k` (`slot_of_ago`): k = 0 the input image, k ≥ 1 canvas k − 1,
+which holds the brain's drawing of that view because steps 1‥3 are trained to reconstruct it. For k ≥ 1 the view is not in step 4's
 input (an independent scene), so the canvases and the memory are its only route.
 
 **Prompts with `{ago}`.** A recall kind holds templates with an `{ago}` slot ("show the view from
