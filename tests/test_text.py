@@ -57,6 +57,9 @@ FIXED_KINDS = {
     "imagine_facing": ("imagine_facing",),
     "imagine_after_move": ("imagine_after_move",),
     "imagine_closer": ("imagine_closer",),
+    "recall": ("look_at_scene", "recall"),
+    "recall_routing": ("see_scene", "route_recall"),
+    "memory_autoencode": ("memorise_view", "replay_view"),
 }
 
 
