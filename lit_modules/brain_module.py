@@ -3,7 +3,7 @@
 It runs whatever `Episode` the data sends (`lit_modules.terms.run_episode`), never asking which
 task made it. Per training step:
 
-1. **Terms.** The episode's loss terms (image, answer, lm, value, slot, kind), each times the
+1. **Terms.** The episode's loss terms (image, answer, lm, value, slot, kind, readout), each times the
    task's configured term weight (`TermWeights`; 0 switches a term off).
 2. **Objective.** The weighting strategy (`weighting: static | uncertainty | loss_ratio`, see
    `lit_modules/weighting/`) combines the weighted terms, keyed `"task/term"`, into one loss.

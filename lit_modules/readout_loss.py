@@ -1,0 +1,94 @@
+"""The `readout` loss term: score a drawing by what can be read out of it, not by its pixels alone.
+
+A read-out step ("imagine yourself closer to the gold", `penguin.game.readout_goal`) has no target
+image: many drawings are right. The brain's prediction `P [B, 3, S, S]` is read out with the
+differentiable `soft_read_out` (agent `â`, gold `ĝ`, radii `r̂_a`, `r̂_g`), and per sample
+
+    radius     = ((r̂_a − r_a) / r_a)² + ((r̂_g − r_g) / r_g)²
+    keep       = d(ô, o₀)² / r_a²          o = the kept object: the gold for closer / further,
+                                            the agent for upper-left; o₀ its input position
+    constraint = (shortfall(goal, â, ĝ) / r_a)²
+    game       = mean over pixels and channels of (P − render(R, S))²
+
+    readout    = mean over the batch of  radius + keep + constraint + GAME_WEIGHT · game
+
+with `r_a = AGENT_RADIUS`, `r_g = GOLD_RADIUS`, `d(u, v) = √((u_x − v_x)² + (u_y − v_y)² + ε²)`
+(both coordinates; ε keeps the gradient finite where two points coincide) and `shortfall` the
+distance by which the read-out misses the goal's constraint (`penguin.game.readout_goal`: closer
+`c ≤ d(â, ĝ) ≤ d₀/2`, further `d(â, ĝ) ≥ d₀ + m`, upper-left `d(ĝ, 0) ≤ d(g₀, 0) − m` and
+`d(ĝ, â) ≥ c`, the moved object inside its box). Lengths are measured in agent radii, so an error
+of one agent radius costs 1 in `keep` or `constraint`, as does a missing object in `radius`.
+
+**The read-out scene `R`** ("looks like a game"): the input scene with the agent moved to `â` and
+turned to the read-out heading, and the gold moved to `ĝ` — both objects, whichever the goal moves
+— all detached (the term teaches clean game pixels where the drawing put its objects; the
+positions are taught by the other terms). An object the drawing lost (`*_present` false) stays
+where the goal wants it instead: the kept one at its input position, the moved one at the goal's
+`example`; a lost eye keeps the input heading. Positions are clamped into the objects' boxes so
+`R` is a legal scene, and it is drawn by the one renderer (`penguin.game.render`) at the
+prediction's size.
+
+Finite everywhere: on blank, black, noise and agent-less drawings the read-out's empty masks sit at
+the room centre with radius ~0 (`soft_read_out`), no square root sees 0, and the heading (an
+`atan2`) only enters the detached target.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from penguin.game.readout import ReadOut, soft_read_out
+from penguin.game.readout_goal import (
+    AGENT_BOX, GOLD_BOX, ReadoutGoal, distance, example, shortfall,
+)
+from penguin.game.render import render
+from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS, Scene
+
+GAME_WEIGHT = 1.0  # the "looks like a game" MSE next to the read-out terms (each O(1) per agent radius of error)
+SHARPNESS = 40.0  # `soft_read_out`'s sigmoid slope
+
+
+def readout_loss(prediction: Tensor, goal: ReadoutGoal) -> Tensor:
+    """The `readout` term (module docstring): a scalar, differentiable in `prediction [B, 3, S, S]`."""
+    parts = readout_parts(prediction, goal)
+    return (parts["radius"] + parts["keep"] + parts["constraint"] + GAME_WEIGHT * parts["game"]).mean()
+
+
+def readout_parts(prediction: Tensor, goal: ReadoutGoal) -> dict[str, Tensor]:
+    """The four per-sample parts `[B]` of the term: `radius`, `keep`, `constraint`, `game`."""
+    if prediction.dim() != 4 or prediction.shape[0] != len(goal.scene):
+        raise ValueError(f"prediction: expected [B={len(goal.scene)}, 3, S, S] images for the read-out goal, "
+                         f"got {list(prediction.shape)}")
+    image = prediction.float()
+    read = soft_read_out(image, sharpness=SHARPNESS)
+    radius = ((read.agent_radius - AGENT_RADIUS) / AGENT_RADIUS) ** 2 + ((read.gold_radius - GOLD_RADIUS) / GOLD_RADIUS) ** 2
+    kept = torch.where(goal.moves_gold, distance(read.agent, goal.agent), distance(read.gold, goal.gold))
+    keep = (kept / AGENT_RADIUS) ** 2
+    constraint = (shortfall(goal, read.agent, read.gold) / AGENT_RADIUS) ** 2
+    target = game_target(goal, read, image.shape[-1])
+    game = (image - target).pow(2).mean(dim=(1, 2, 3))
+    return {"radius": radius, "keep": keep, "constraint": constraint, "game": game}
+
+
+def readout_scene(goal: ReadoutGoal, read: ReadOut) -> Scene:
+    """The read-out scene `R` (module docstring), detached: a new scene; `goal.scene` is untouched."""
+    scene = goal.scene
+    with torch.no_grad():
+        moved = example(goal)
+        gold_moves = goal.moves_gold.unsqueeze(1)
+        agent_fallback = torch.where(gold_moves, goal.agent, moved)
+        gold_fallback = torch.where(gold_moves, moved, goal.gold)
+        agent = torch.where(read.agent_present.unsqueeze(1), read.agent.detach(), agent_fallback).clamp(*AGENT_BOX)
+        gold = torch.where(read.gold_present.unsqueeze(1), read.gold.detach(), gold_fallback).clamp(*GOLD_BOX)
+        turned = read.eye_present & read.agent_present
+        heading = torch.where(turned, read.heading.detach(), scene.heading)
+        slot = scene.gold_valid.float().argmax(dim=1)  # the first gold, the one the goal names
+        first = torch.nn.functional.one_hot(slot, scene.gold.shape[1]).bool().unsqueeze(2)
+        golds = torch.where(first, gold.unsqueeze(1).to(scene.gold.dtype), scene.gold)
+    return scene.replace(agent=agent.to(scene.agent.dtype), heading=heading.to(scene.heading.dtype), gold=golds)
+
+
+def game_target(goal: ReadoutGoal, read: ReadOut, size: int) -> Tensor:
+    """`render(readout_scene(goal, read), size)`: the "looks like a game" target, no gradient."""
+    with torch.no_grad():
+        return render(readout_scene(goal, read), size)
