@@ -55,6 +55,9 @@ FIXED_KINDS = {
     "zoom": ("zoom_agent", "zoom_gold", "zoom_midpoint"),
     "imagine_without": ("imagine_without_agent", "imagine_without_gold", "imagine_without_walls", "imagine_walls_only"),
     "imagine_facing": ("imagine_facing",),
+    "readout_closer": ("readout_closer",),
+    "readout_further": ("readout_further",),
+    "readout_gold_upper_left": ("readout_gold_upper_left",),
 }
 
 
