@@ -22,14 +22,14 @@ by which the read-out misses the goal's constraint (`penguin.game.readout_goal`:
 one agent radius in `keep` or `constraint` costs 0.83, a missing object 0.83 in `radius`, and a
 drawing of the right scene about 0.01 in all (the read-out's own error at 64 px).
 
-**The read-out scene `R`** ("looks like a game"): the input scene with the agent moved to `â` and
-turned to the read-out heading, and the gold moved to `ĝ` — both objects, whichever the goal moves
-— all detached (the term teaches clean game pixels where the drawing put its objects; the
-positions are taught by the other terms). An object the drawing lost (`*_present` false) stays
-where the goal wants it instead: the kept one at its input position, the moved one at the goal's
-`example`; a lost eye keeps the input heading. Positions are clamped into the objects' boxes so
-`R` is a legal scene, and it is drawn by the one renderer (`penguin.game.render`) at the
-prediction's size.
+**The read-out scene `R`** ("looks like a game", `penguin.game.readout_goal.readout_scene`): the
+input scene with the agent moved to `â` and turned to the read-out heading, and the gold moved to
+`ĝ` — both objects, whichever the goal moves — all detached (the term teaches clean game pixels
+where the drawing put its objects; the positions are taught by the other terms). An object the
+drawing lost (`*_present` false) stays where the goal wants it instead: the kept one at its input
+position, the moved one at the goal's `example`; a lost eye keeps the input heading. Positions are
+clamped into the objects' boxes so `R` is a legal scene, and it is drawn by the one renderer
+(`penguin.game.render`) at the prediction's size.
 
 Finite everywhere: on blank, black, noise and agent-less drawings the read-out's empty masks sit at
 the room centre with radius ~0 (`soft_read_out`), no square root sees 0, and the heading (an
@@ -41,11 +41,9 @@ import torch
 from torch import Tensor
 
 from penguin.game.readout import ReadOut, soft_read_out
-from penguin.game.readout_goal import (
-    AGENT_BOX, GOLD_BOX, ReadoutGoal, distance, example, shortfall,
-)
+from penguin.game.readout_goal import ReadoutGoal, distance, readout_scene, shortfall
 from penguin.game.render import render
-from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS, Scene
+from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS
 
 GAME_WEIGHT = 1.0  # the "looks like a game" MSE next to the read-out parts (each ~1 per agent radius of error)
 SHARPNESS = 40.0  # `soft_read_out`'s sigmoid slope
@@ -77,24 +75,6 @@ def readout_parts(prediction: Tensor, goal: ReadoutGoal) -> dict[str, Tensor]:
 def pseudo_huber(x: Tensor) -> Tensor:
     """`ρ(x) = 2·(√(1 + x²) − 1)`: `x²` near 0, `2·|x|` far from it (its gradient stays below 2)."""
     return 2 * (torch.sqrt(1 + x * x) - 1)
-
-
-def readout_scene(goal: ReadoutGoal, read: ReadOut) -> Scene:
-    """The read-out scene `R` (module docstring), detached: a new scene; `goal.scene` is untouched."""
-    scene = goal.scene
-    with torch.no_grad():
-        moved = example(goal)
-        gold_moves = goal.moves_gold.unsqueeze(1)
-        agent_fallback = torch.where(gold_moves, goal.agent, moved)
-        gold_fallback = torch.where(gold_moves, moved, goal.gold)
-        agent = torch.where(read.agent_present.unsqueeze(1), read.agent.detach(), agent_fallback).clamp(*AGENT_BOX)
-        gold = torch.where(read.gold_present.unsqueeze(1), read.gold.detach(), gold_fallback).clamp(*GOLD_BOX)
-        turned = read.eye_present & read.agent_present
-        heading = torch.where(turned, read.heading.detach(), scene.heading)
-        slot = scene.gold_valid.float().argmax(dim=1)  # the first gold, the one the goal names
-        first = torch.nn.functional.one_hot(slot, scene.gold.shape[1]).bool().unsqueeze(2)
-        golds = torch.where(first, gold.unsqueeze(1).to(scene.gold.dtype), scene.gold)
-    return scene.replace(agent=agent.to(scene.agent.dtype), heading=heading.to(scene.heading.dtype), gold=golds)
 
 
 def game_target(goal: ReadoutGoal, read: ReadOut, size: int) -> Tensor:

@@ -22,6 +22,7 @@ from penguin.game.readout_goal import ReadoutGoal, satisfied, shortfall
 from penguin.game.render import render
 from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS, WALL_THICKNESS, Scene
 from penguin.tasks import main as tasks_main
+from penguin.visual import prediction_grid
 
 TASKS = {"readout_closer": 0, "readout_further": 1, "readout_gold_upper_left": 2}
 SIZE = 64
@@ -251,3 +252,23 @@ def test_validation_logs_the_share_of_drawings_that_meet_the_goal():
                             SingleDeviceStrategy(device=torch.device("cpu")))
     assert logged["val/readout_closer/readout_acc"] == pytest.approx((n // 2) / n)
     assert "val/readout_closer/mse" not in logged  # no target image, no image error
+
+
+def test_the_image_grid_shows_the_scene_read_out_of_each_drawing_framed_by_whether_it_meets_the_goal():
+    scene, good, _ = met_and_missed(1, 24)
+    n = 4
+    drawing = torch.cat([render(good[:2], SIZE), render(scene[2:n], SIZE)])  # two meet the goal, two copy the input
+    step = EpisodeStep(prompt_ids=torch.ones(n, 2, dtype=torch.long), reply_ids=torch.ones(n, 2, dtype=torch.long),
+                       answer_mask=torch.zeros(n, 1, dtype=torch.bool), lm_mask=torch.zeros(n, 1, dtype=torch.bool),
+                       has_answer=False, readout=ReadoutGoal.of(1, scene[:n]), image=render(scene[:n], SIZE))
+    out = BrainOutput(text_logits=None, prompt_logits=None, image=drawing, value=torch.zeros(n),
+                      selection_logits=torch.zeros(n, 1))
+    grid = prediction_grid(Episode("readout_further", (step,), TermWeights(readout=1.0)), [out], n)
+    assert grid.shape == (3, n * SIZE, 3 * SIZE + 4)
+    for i in range(n):
+        tile = grid[:, i * SIZE:(i + 1) * SIZE, SIZE + 2:2 * SIZE + 2]
+        shown = good[i] if i < 2 else scene[i]  # the scene each drawing shows
+        inner = (tile - render(shown, SIZE)[0])[:, 2:-2, 2:-2]
+        assert float(inner.abs().mean()) < 0.01, i
+        green = tile[:, 0, SIZE // 2].tolist()
+        assert (green[1] > 0.5 > green[0]) == (i < 2), (i, green)  # green frame: met; red: missed

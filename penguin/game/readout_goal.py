@@ -34,13 +34,15 @@ else the gold box's upper-left corner — each clamped into its box shrunk by `S
 is "the example holds with every bound, the box included, tightened by `SLACK`", and
 `sample_goal_scenes` redraws bare scenes (`sample_bare`) until every sample is feasible (about 75 %
 of bare scenes allow closer, 98 % further and upper-left). The example also serves as the moved object's
-position in the loss's "looks like a game" target when the prediction lost that object.
+position in `readout_scene` — the scene a drawing shows, rendered as the loss's "looks like a game"
+target and in the TensorBoard grids — when the drawing lost that object.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from penguin.game.readout import ReadOut
@@ -97,6 +99,12 @@ class ReadoutGoal:
 
     def to(self, device: torch.device | str) -> "ReadoutGoal":
         return ReadoutGoal(self.kind.to(device), self.scene.to(device))
+
+    def __getitem__(self, index) -> "ReadoutGoal":
+        """The goals of some samples: `goal[:4]`, `goal[mask]`, `goal[idx_tensor]`."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return ReadoutGoal(self.kind[index], self.scene[index])
 
 
 def distance(u: Tensor, v: Tensor) -> Tensor:
@@ -194,6 +202,28 @@ def satisfied(goal: ReadoutGoal, readout: ReadOut) -> Tensor:
              & ((readout.gold_radius / GOLD_RADIUS - 1).abs() <= RADIUS_TOLERANCE))
     kept_moved = torch.where(goal.moves_gold, distance(readout.agent, goal.agent), distance(readout.gold, goal.gold))
     return present & radii & (kept_moved <= KEEP_TOLERANCE) & (shortfall(goal, readout.agent, readout.gold) == 0)
+
+
+def readout_scene(goal: ReadoutGoal, read: ReadOut) -> Scene:
+    """The scene a drawing shows, as far as the goal cares (detached; a new scene, `goal.scene` is
+    untouched): the input scene with the agent at `read.agent`, turned to `read.heading`, and the
+    first gold at `read.gold`, clamped into their boxes. An object the read-out lost stays where
+    the goal wants it: the kept one at its input position, the moved one at `example(goal)`; a lost
+    eye keeps the input heading. The `readout` term's "looks like a game" target renders it."""
+    scene = goal.scene
+    with torch.no_grad():
+        moved = example(goal)
+        gold_moves = goal.moves_gold.unsqueeze(1)
+        agent_fallback = torch.where(gold_moves, goal.agent, moved)
+        gold_fallback = torch.where(gold_moves, moved, goal.gold)
+        agent = torch.where(read.agent_present.unsqueeze(1), read.agent.detach(), agent_fallback).clamp(*AGENT_BOX)
+        gold = torch.where(read.gold_present.unsqueeze(1), read.gold.detach(), gold_fallback).clamp(*GOLD_BOX)
+        turned = read.eye_present & read.agent_present
+        heading = torch.where(turned, read.heading.detach(), scene.heading)
+        slot = scene.gold_valid.float().argmax(dim=1)  # the first gold, the one the goal names
+        first = F.one_hot(slot, scene.gold.shape[1]).bool().unsqueeze(2)
+        golds = torch.where(first, gold.unsqueeze(1).to(scene.gold.dtype), scene.gold)
+    return scene.replace(agent=agent.to(scene.agent.dtype), heading=heading.to(scene.heading.dtype), gold=golds)
 
 
 def sample_goal_scenes(generator: torch.Generator, batch: int, kind: int) -> Scene:
