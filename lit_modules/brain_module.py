@@ -3,7 +3,7 @@
 It runs whatever `Episode` the data sends (`lit_modules.terms.run_episode`), never asking which
 task made it. Per training step:
 
-1. **Terms.** The episode's loss terms (image, answer, lm, value, slot, kind), each times the
+1. **Terms.** The episode's loss terms (image, answer, lm, value, slot, kind, readout), each times the
    task's configured term weight (`TermWeights`; 0 switches a term off).
 2. **Objective.** The weighting strategy (`weighting: static | uncertainty | loss_ratio`, see
    `lit_modules/weighting/`) combines the weighted terms, keyed `"task/term"`, into one loss.
@@ -145,6 +145,12 @@ class BrainModule(L.LightningModule):
         state = checkpoint.get("state_dict", {})
         for key in [k for k in state if k.startswith("_step_brain.")]:
             del state[key]
+        # A weighting parameter of a loss term the checkpoint's version did not have (e.g. the
+        # `readout` term's `log_vars.<task>__readout`) starts at its initial value; the rest resume.
+        if state:
+            for key, value in self.state_dict().items():
+                if key.startswith("weighting.") and key not in state:
+                    state[key] = value.detach().clone()
 
     # ------------------------------------------------------------------ training
     def run(self, episode: Episode, state: BrainState | None = None) -> EpisodeResult:

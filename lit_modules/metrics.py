@@ -15,6 +15,8 @@ Logged per task (only what the task's episodes carry):
 | `val/<task>/edit_ratio`       | image error on the pixels the target changes relative to the input,     |
 |                               | over the error of copying the input (1.0: no better than copying)       |
 | `val/<task>/value_mae`        | value head against the value target                                     |
+| `val/<task>/readout_acc`      | share of read-out steps' samples whose drawing, read out (`read_out`),  |
+|                               | is what the goal asks (`penguin.game.readout_goal.satisfied`)           |
 | `val/<task>/<kind>/exact_acc` | `exact_acc` of the steps asking question kind `<kind>`                  |
 | `val/<task>/<kind>/mse`       | `mse` of the steps asking kind `<kind>` (the arrow's draw and copy apart) |
 
@@ -44,9 +46,11 @@ from torchmetrics.image import PeakSignalNoiseRatio
 
 from lit_modules.terms import EpisodeResult, answer_correct, changed_pixels
 from penguin.episode import Episode
+from penguin.game.readout import read_out
+from penguin.game.readout_goal import satisfied
 
-COUNTED = ("loss", "exact_acc", "token_acc", "mse", "psnr", "value_mae", "edit_error")
-LOGGED = ("exact_acc", "token_acc", "mse", "psnr", "value_mae")
+COUNTED = ("loss", "exact_acc", "token_acc", "mse", "psnr", "value_mae", "edit_error", "readout_acc")
+LOGGED = ("exact_acc", "token_acc", "mse", "psnr", "value_mae", "readout_acc")
 HITS, ANSWERED, SQUARED_ERROR, PIXELS = range(4)  # the rows of `TaskMetrics.kind_sums`
 
 
@@ -65,6 +69,7 @@ class TaskMetrics(nn.Module):
         self.edit_error = MeanMetric()
         self.edit_baseline = MeanMetric()
         self.value_mae = MeanAbsoluteError()
+        self.readout_acc = MeanMetric()
         self.register_buffer("kind_sums", torch.zeros(4, len(self.kinds)), persistent=False)
 
     def update(self, episode: Episode, result: EpisodeResult, loss: Tensor) -> None:
@@ -93,6 +98,8 @@ class TaskMetrics(nn.Module):
                         self.edit_baseline.update(((step.image.float() - target).pow(2) * changed).sum() / n, weight=n)
             if step.value_target is not None:
                 self.value_mae.update(out.value.float(), step.value_target.float())
+            if step.readout is not None and out.image is not None:
+                self.readout_acc.update(satisfied(step.readout, read_out(out.image.float().clamp(0, 1))).float())
 
     def counts(self) -> list[int]:
         """This rank's number of updates of each metric in `COUNTED`."""

@@ -12,6 +12,7 @@ carry the term, the per-step outputs (for metrics and image grids) and the final
 | `value`  | MSE of the value head to `value_target`                                           | steps with a value target         |
 | `slot`   | cross-entropy of the selection **logits** against `slot_target` (one softmax: never a second one over already-normalised weights) | steps with a slot target |
 | `kind`   | cross-entropy of `kind_logits` against the class of the question kind asked (`brain.kind_vocabulary`) | steps with a `question`; samples with −1 are skipped |
+| `readout`| the predicted image's read-out scored against the step's `ReadoutGoal` (`lit_modules/readout_loss.py`: radii, the kept object, the goal's constraint, MSE to a render of the read-out scene) | steps with a read-out goal |
 
 **Foreground and edit weighting.** Most pixels are white background, so a plain MSE is dominated
 by them and a model that draws only the background scores well. With `foreground_weight = α > 0`,
@@ -35,6 +36,7 @@ from torch import Tensor
 
 from penguin.brain import Brain, BrainState, BrainStep
 from penguin.brain.step import BrainOutput
+from lit_modules.readout_loss import readout_loss
 from penguin.episode import Episode, EpisodeStep
 
 BACKGROUND_LEVEL = 0.98  # a target pixel is background when every channel is at least this white
@@ -99,6 +101,8 @@ def step_terms(out: BrainOutput, step: EpisodeStep, foreground_weight: float,
         target = torch.where(asked, kind_ids[step.question.clamp(min=0)], 0)
         losses = F.cross_entropy(out.kind_logits.float(), target, reduction="none")
         terms["kind"] = (losses * asked).sum() / asked.sum().clamp(min=1)
+    if weights["readout"] > 0 and step.readout is not None and out.image is not None:
+        terms["readout"] = readout_loss(out.image, step.readout)
     return terms
 
 

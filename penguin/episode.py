@@ -17,6 +17,7 @@ An episode is a short sequence of brain steps (1 for most tasks). Each step may 
 | image target   | `target: View|None` | `image_target`          | the image the brain should draw           |
 | value target   | `value_target [B]`  | same                    | the value head's target                   |
 | slot target    | `slot_target [B]`   | same                    | canvas-selection target (recall_routing)  |
+| read-out goal  | `readout`           | same                    | a `ReadoutGoal` (goal kind `[B]` + input scene): the drawing's read-out is scored against it instead of a target image (`penguin.game.readout_goal`) |
 | labels         | `labels [B]`        | same                    | index of the answer class, for label rates and accuracy (−1: none) |
 | question       | `question [B]`      | same                    | index of the question kind asked (−1: none) |
 | term presence  | `has_answer`, `has_lm` | same                 | Python bools: does any sample carry that loss (known on the CPU, so the training step never waits on the device to find out) |
@@ -29,8 +30,9 @@ which task made it.
 `Step` declares the fields of the rows a spec and an episode share; `StepSpec` and `EpisodeStep`
 add only their image fields. A `View` (`penguin.game.render.View`, re-exported here) is "render
 this scene this way": the scene plus zoom, hidden objects and overlays; `View.of(scene, **options)`
-makes every option a per-sample tensor. Every field here is a tensor or a plain value — no
-per-sample Python objects.
+makes every option a per-sample tensor; a `ReadoutGoal` (`penguin.game.readout_goal`, re-exported
+here) likewise holds per-sample tensors and moves with `to`. Every field here is a tensor, a
+record of tensors or a plain value — no per-sample Python objects.
 """
 from __future__ import annotations
 
@@ -40,14 +42,16 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
+from penguin.game.readout_goal import ReadoutGoal
 from penguin.game.render import View
 
-TERMS = ("image", "answer", "lm", "value", "slot", "kind")
+TERMS = ("image", "answer", "lm", "value", "slot", "kind", "readout")
 
 
 @dataclass(frozen=True)
 class TermWeights:
-    """Weights of the loss terms of one task (0 switches a term off)."""
+    """Weights of the loss terms of one task (0 switches a term off). `readout` is off by default:
+    only the read-out tasks, whose steps carry a `ReadoutGoal`, switch it on."""
 
     image: float = 1.0
     answer: float = 1.0
@@ -55,6 +59,7 @@ class TermWeights:
     value: float = 1.0
     slot: float = 1.0
     kind: float = 1.0
+    readout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in TERMS:
@@ -86,6 +91,7 @@ class Step:
     has_answer: bool = True
     has_lm: bool = True
     facts: Mapping[str, Tensor] | None = None
+    readout: ReadoutGoal | None = None
 
     def shared(self) -> dict[str, Any]:
         """The fields declared here, by name (what rendering carries over unchanged)."""
@@ -184,4 +190,4 @@ def trim_padding(ids: Tensor, pad_id: int = 0, multiple: int = 4) -> Tensor:
 
 
 def _to(value: Any, device: torch.device | str) -> Any:
-    return value.to(device) if isinstance(value, (Tensor, View)) else value
+    return value.to(device) if isinstance(value, (Tensor, View, ReadoutGoal)) else value

@@ -10,7 +10,8 @@ Loads the checkpoint (on any device, with any batch size: the brain's state is n
 weights), rebuilds the data from the checkpoint's own data settings (`--tasks`, `--batch-size` and
 `--val-batches` override them), runs every task's **fixed validation seeds** — the same scenes the
 training run validated on — and prints one row per task: loss, exact-answer and token accuracy,
-image MSE/PSNR and edit ratio, value MAE (blank where a task has no such target), then one indented
+image MSE/PSNR and edit ratio, value MAE, read-out accuracy (the share of drawings whose read-out
+meets the read-out goal; blank where a task has no such target), then one indented
 row per question kind (its exact-answer accuracy or image MSE). `--json` prints
 one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
 input | target | prediction.
@@ -42,7 +43,7 @@ from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
 from penguin.visual import prediction_grid, save_png
 
-COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae")
+COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae", "readout_acc")
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule, dict]:

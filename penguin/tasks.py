@@ -24,7 +24,7 @@ command) imports task modules from outside the package first: module names or `.
                   "overlay": {"kind": "line_to_gold" | "line" | "corners", "angle": φ, "length": ℓ} or null,
                   "target_overlay": ... (the same, for the target image),
                   "question": <question kind> or null, "prompt": str, "answer": str or null,
-                  "target": "answer" | "image" | "value" | "lm" | "slot",
+                  "target": "answer" | "image" | "readout" | "value" | "lm" | "slot",
                   "value_target": the value head's target or null,
                   "facts": {name: value, ...} or null (the step's `facts`: how it was made, e.g. the
                            move program executed, the greedy trace length, which earlier step a
@@ -149,6 +149,8 @@ _NONE = _Nothing()
 def _target_kind(step, i: int) -> str:
     if bool(step.answer_mask[i].any()):
         return "answer"
+    if step.readout is not None:  # no target image: the drawing's read-out is scored
+        return "readout"
     if step.target is not None:
         return "image"
     if step.value_target is not None:

@@ -196,3 +196,18 @@ def test_a_tasks_lr_scale_scales_its_steps_and_leaves_the_schedule_alone():
     assert half_lrs == full_lrs  # the scale held for the step only: the groups are back on schedule
     with pytest.raises(ValueError, match="near_gold_qa.lr_scale: expected a finite number >= 0"):
         TaskMixture(tasks=["near_gold_qa"], task_options={"near_gold_qa": {"lr_scale": -1}})
+
+
+def test_a_checkpoint_from_before_a_loss_term_existed_resumes_with_that_terms_weighting_at_init():
+    module = BrainModule(preset="tiny64", tasks=["near_gold_qa"], weighting="uncertainty")
+    with torch.no_grad():
+        for p in module.weighting.parameters():
+            p.fill_(0.7)
+    state = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in module.state_dict().items()}
+    del state["weighting.log_vars.near_gold_qa__readout"]  # the term came later
+    fresh = BrainModule(preset="tiny64", tasks=["near_gold_qa"], weighting="uncertainty")
+    checkpoint = {"state_dict": state}
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"])  # strict, as Lightning resumes
+    assert float(fresh.weighting.log_vars["near_gold_qa__readout"]) == 0.0
+    assert float(fresh.weighting.log_vars["near_gold_qa__answer"]) == pytest.approx(0.7)

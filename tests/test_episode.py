@@ -5,7 +5,7 @@ from dataclasses import fields
 
 import torch
 
-from penguin.episode import Episode, EpisodeSpec, EpisodeStep, Step, StepSpec, View, text_step
+from penguin.episode import Episode, EpisodeSpec, EpisodeStep, ReadoutGoal, Step, StepSpec, View, text_step
 from penguin.game.render import render
 from penguin.game.sampling import sample_bare
 
@@ -23,7 +23,8 @@ def distinct_step(scene, **views) -> StepSpec:
     values = {}
     for k, f in enumerate(fields(Step)):
         values[f.name] = ((not f.default) if isinstance(f.default, bool)
-                          else {"fact": torch.full((b,), k)} if f.name == "facts" else torch.full((b, 3), k))
+                          else {"fact": torch.full((b,), k)} if f.name == "facts"
+                          else ReadoutGoal.of(k % 3, scene) if f.name == "readout" else torch.full((b, 3), k))
     return StepSpec(**values, **views)
 
 
@@ -32,13 +33,19 @@ def test_rendering_carries_every_shared_field_and_renders_the_views():
     line = View.of(scene, line_to_gold=torch.tensor([True, False, True, False]))
     spec = EpisodeSpec("probe", (distinct_step(scene, input=View.of(scene), target=line),
                                  distinct_step(scene, target=View.of(scene, hide_gold=True))))
-    episode = spec.to("cpu").render(64)
+    moved = spec.to("cpu")
+    for before, after in zip(spec.steps, moved.steps):  # the read-out goal moves as a whole
+        goal = after.readout
+        assert isinstance(goal, ReadoutGoal) and torch.equal(goal.kind, before.readout.kind)
+        assert torch.equal(goal.scene.agent, scene.agent) and torch.equal(goal.gold, scene.first_gold())
+    episode = moved.render(64)
     assert isinstance(episode, Episode) and episode.task == "probe" and episode.batch_size == 4
-    for before, after in zip(spec.steps, episode.steps):
+    for before, after in zip(moved.steps, episode.steps):
         assert isinstance(after, EpisodeStep)
         for name in SHARED:
             a, b = getattr(before, name), getattr(after, name)
-            assert a is b if name == "facts" else (torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b), name
+            assert a is b if name in ("facts", "readout") else (
+                torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b), name
     first, second = episode.steps
     assert torch.equal(first.image, render(scene, 64))
     assert torch.equal(first.image_target, render(scene, 64, line_to_gold=torch.tensor([True, False, True, False])))

@@ -60,6 +60,9 @@ FIXED_KINDS = {
     "recall": ("look_at_scene", "recall"),
     "recall_routing": ("see_scene", "route_recall"),
     "memory_autoencode": ("memorise_view", "replay_view"),
+    "readout_closer": ("readout_closer",),
+    "readout_further": ("readout_further",),
+    "readout_gold_upper_left": ("readout_gold_upper_left",),
 }
 
 
