@@ -43,7 +43,7 @@ from torch import Tensor
 
 from datamodules.balance import balanced
 from datamodules.stream import EpisodeStreamModule
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
+from penguin.episode import TERMS, EpisodeSpec, TermWeights, View, text_step
 from penguin.seeding import generator_for
 from penguin.text.prompts import QuestionKind
 from penguin.text.tokenizer import PromptTable, Tokenizer
@@ -118,7 +118,7 @@ class TaskDataModule(EpisodeStreamModule):
         try:
             self.weights = TermWeights(**{**self.default_weights.as_dict(), **(weights or {})})
         except TypeError as e:
-            raise ValueError(f"{self.name}.weights: {e}; valid terms: image, answer, lm, value, slot") from None
+            raise ValueError(f"{self.name}.weights: {e}; valid terms: " + ", ".join(TERMS)) from None
         if isinstance(lr_scale, bool) or not isinstance(lr_scale, (int, float)) or not 0 <= lr_scale < float("inf"):
             raise ValueError(f"{self.name}.lr_scale: expected a finite number >= 0 (1 = the scheduled "
                              f"learning rate), got {lr_scale!r}")

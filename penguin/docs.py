@@ -78,7 +78,7 @@ def kinds_table(cls: type[TaskDataModule]) -> list[str]:
         prompts = "<br>".join(code(p) for p in kind.canonical)
         if kind.slot is not None:
             prompts += f"<br>`{{{kind.slot}}}` ∈ " + ", ".join(code(v) for v in kind.slot_values)
-        answers = ", ".join(code(a) for a in kind.answers) or "— (image target)"
+        answers = ", ".join(code(a) for a in kind.answers) or "— (no text answer; the rule says what is scored)"
         lines.append(f"| `{kind.name}` | {prompts} | {answers} | {cell(kind.rule)} |")
     return lines
 
