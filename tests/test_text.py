@@ -55,6 +55,9 @@ FIXED_KINDS = {
     "zoom": ("zoom_agent", "zoom_gold", "zoom_midpoint"),
     "imagine_without": ("imagine_without_agent", "imagine_without_gold", "imagine_without_walls", "imagine_walls_only"),
     "imagine_facing": ("imagine_facing",),
+    "value": ("value",),
+    "compare": ("compare_intro", "compare_which"),
+    "full_move": ("solve_game",),
 }
 
 

@@ -86,9 +86,10 @@ def greedy_trace(scene: Scene, cap: int = 1024) -> GreedyTrace:
         w, wv = walls[active], wall_valid[active]
         turns, sign, engine = _turn_plan(s)
         s["th"] = _replay_turns(s["th"], sign, turns)
-        steps, collects, short, walk_engine = _walk_plan(s, w, wv, ~engine)
+        u = _heading_vector(s["th"])
+        steps, collects, short, walk_engine = _walk_plan(s, u, w, wv, ~engine)
         engine |= walk_engine
-        s["px"], s["py"] = _replay_steps(s["px"], s["py"], s["th"], steps)
+        s["px"], s["py"] = _replay_steps(s["px"], s["py"], u, steps)
         n = length[active] + turns + steps
         over = n > cap  # the cap falls inside this phase's certain moves
         finished = over | collects
@@ -166,13 +167,13 @@ def _turn_plan(s: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return certain, np.where(clockwise, 1.0, -1.0), engine
 
 
-def _walk_plan(s: dict, walls: np.ndarray, wall_valid: np.ndarray,
+def _walk_plan(s: dict, u: tuple[np.ndarray, np.ndarray], walls: np.ndarray, wall_valid: np.ndarray,
                walking: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For the samples `walking` (certainly facing the gold): how many full forward steps are certain,
     whether the last of them collects the gold, whether the next move is a forward step cut short
     by a wall, and whether the engine must take the next move."""
     dx, dy = s["gx"] - s["px"], s["gy"] - s["py"]
-    ux, uy = _heading_vector(s["th"])
+    ux, uy = u
     ahead, side = dx * ux + dy * uy, np.abs(-dx * uy + dy * ux)  # f, |l|: l stays while walking
     chord = np.sqrt(np.maximum(COLLECT ** 2 - side ** 2, 0.0))
     reach = np.maximum(np.floor((ahead - chord) / STEP_LENGTH) + 1, 1)  # the first step with f < chord
@@ -230,10 +231,12 @@ def _replay_turns(th: np.ndarray, sign: np.ndarray, turns: np.ndarray) -> np.nda
     return th
 
 
-def _replay_steps(px: np.ndarray, py: np.ndarray, th: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The position after `steps` full forward steps, rounded to float32 after each as `physics.step` does."""
+def _replay_steps(px: np.ndarray, py: np.ndarray, u: tuple[np.ndarray, np.ndarray],
+                  steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The position after `steps` full forward steps along `u`, rounded to float32 after each as
+    `physics.step` does."""
     px, py = px.copy(), py.copy()
-    ux, uy = _heading_vector(th)
+    ux, uy = u
     for k in range(int(steps.max(initial=0))):
         i = steps > k
         px[i] = np.float32(px[i] + ux[i] * STEP_LENGTH)
