@@ -14,10 +14,12 @@ step 2 only through the canvases and the memory.
 Answer rule: the greedy oracle's trace length (`penguin.game.oracle.greedy_trace`, cap `CAP` = 256
 moves) of each scene; pairs where the lengths tie or either trace is stuck (a wall blocks the
 gold, or an orbit reaches the cap) are redrawn, so "better" always means "strictly fewer moves".
-Label rates: `first` / `second` 50 % each by rejection (`datamodules.balance.balanced`, always —
-the rule is symmetric, so `balanced=False` would give about the same). Redrawn: ≈ 4 % of pairs
-tie and ≈ 12 % hold a stuck trace. The length gap `|L1 − L2|` has median ≈ 10 moves; 8 % of pairs
-differ by one move.
+Label rates: `first` / `second` 50 % each by rejection (one pool of `POOL` × batch pairs with a
+single batched trace, then `datamodules.balance.balanced` for any open slot; always balanced — the
+rule is symmetric, so `balanced=False` would give about the same). Redrawn: 2.3 % of pairs tie and
+12.7 % hold a stuck trace. The length gap `|L1 − L2|` has median 11 moves; 5.5 % of the asked pairs
+differ by one move (measured over 5,120 episodes of seed 0). Sampling speed: 4,500–7,500 samples/s
+at batch 64 on one core (two traces per sample plus the redrawn pairs).
 
 Loss terms: answer CE (step 2), image MSE (step 1's reconstruction), naming the kind (both
 steps); no LM term. `facts` (both steps): `first_trace_length`, `second_trace_length`, and the

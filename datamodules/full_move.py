@@ -23,8 +23,10 @@ exact rule (clockwise iff (φ_gold − θ) mod 2π < π) and not redrawn: later 
 
 Loss terms: answer CE + image MSE + naming the kind; no LM term. `facts` per step: `move` (the action
 taken at that step; 0 where the sample is done) and `active` (the sample still plays at that step).
-Label rates (2,048 episodes, seed 0, answered steps): `<forward>` 20 %, `<clock>` 40 %,
-`<anticlock>` 40 %; 0.9 % of samples finish within the 4 steps (0.3 % of answers masked).
+Label rates (2,048 episodes of seed 0, answered steps): `<forward>` 11.7 %, `<clock>` 43.9 %,
+`<anticlock>` 44.5 % (the greedy path starts with its turns); 4.5 % of episodes collect the gold
+before the last step, so 2.3 % of the (sample, step) answers are masked. Sampling speed: ~7,400
+samples/s at batch 64 on one core (4 batched physics steps, no greedy trace).
 """
 from __future__ import annotations
 
@@ -80,6 +82,11 @@ class FullMove(TaskDataModule):
             raise ValueError(f"full_move.max_prompt_len: {self.max_prompt_len} cannot hold a prompt of {longest} "
                              f"tokens plus {STEPS - 1} moves so far; use max_prompt_len >= {longest + STEPS - 1}")
         self.action_ids = torch.tensor([self.tokenizer.action_id(m) if m else 0 for m in range(5)])
+
+    def question_set(self, kinds):
+        """None: the prompts are built at each step from `self.templates` and the moves so far (a
+        table of the raw templates would tokenise "{moves}" literally)."""
+        return None
 
     def prompts(self, template: torch.Tensor, moves: torch.Tensor) -> torch.Tensor:
         """`[B, T]` prompt ids: each sample's template followed by the action ids of `moves [B, t]`."""
