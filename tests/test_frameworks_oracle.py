@@ -15,7 +15,8 @@ import torch
 import penguin.game.oracle as oracle
 from datamodules import registry
 from lit_modules.metrics import TaskMetrics
-from lit_modules.terms import masked_cross_entropy
+from lit_modules.terms import masked_cross_entropy, run_episode
+from penguin.brain import Brain
 from penguin.episode import Episode
 from game_reference import R_AGENT, R_GOLD, relative_angle
 from penguin.game.oracle import greedy_trace, simulate_greedy
@@ -237,3 +238,24 @@ def test_full_move_refuses_a_prompt_limit_that_cuts_moves():
     with pytest.raises(ValueError, match=f"full_move.max_prompt_len: {longest + 2} cannot hold a prompt of "
                                          f"{longest} tokens plus 3 moves so far; use max_prompt_len >= {longest + 3}"):
         registry.get("full_move")(max_prompt_len=longest + 2)
+
+
+# --------------------------------------------------------------------------------- one training step
+@pytest.mark.parametrize("task, reached", [
+    ("value", ("value_head", "image_encoder", "kind_head")),
+    ("compare", ("text_decoder", "image_decoder", "image_encoder", "memory_encoder", "kind_head")),
+    ("full_move", ("text_decoder", "image_decoder", "image_encoder", "kind_head")),
+])
+def test_one_training_step_reaches_the_task_parameters(task, reached):
+    torch.manual_seed(0)
+    brain = Brain.from_preset("tiny64", image_size=32)
+    module = registry.get(task)(batch_size=4, image_size=32)
+    result = run_episode(brain, module.train_batch(0).render(32))
+    weights = module.weights.as_dict()
+    loss = sum(weights[name] * value for name, value in result.terms.items())
+    assert torch.isfinite(loss)
+    loss.backward()
+    for part in reached:
+        grads = [p.grad for n, p in brain.named_parameters() if n.startswith(part)]
+        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), (task, part)
+        assert any(g.abs().sum() > 0 for g in grads), (task, part)
