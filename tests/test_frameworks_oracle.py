@@ -82,6 +82,10 @@ def test_bad_cap_is_a_one_line_error():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="cap: expected a positive int"):
             greedy_trace(scene, bad)
+    no_gold = scene.replace(gold_valid=torch.tensor([[True], [False]]))
+    for trace in (greedy_trace, simulate_greedy):
+        with pytest.raises(ValueError, match=r"greedy_trace: sample\(s\) \[1\] hold no valid gold"):
+            trace(no_gold)
 
 
 # --------------------------------------------------------------------------------- per-sample replay

@@ -34,7 +34,9 @@ Two implementations with the same results:
   moves that are certain). Phases run in numpy, vectorised over the samples still going (≈ 10
   phases for a batch: the skips and orbits form the tail). Identity with the plain simulation is
   tested on bare and full scenes, short caps, hand-made stuck scenes and with every close call
-  forced onto the engine (tests/test_frameworks_oracle.py).
+  forced onto the engine (tests/test_frameworks_oracle.py). Measured on one (shared) core at batch
+  64: ~10,000 bare scenes/s and ~9,000 full scenes/s with cap 256 (~7,000 with cap 1024, the
+  orbits running longer), against 65 bare scenes/s for the plain simulation.
 
 Used by the tasks that need the length of the greedy path (`value`, `compare`).
 """
@@ -65,7 +67,7 @@ class GreedyTrace:
 
 def greedy_trace(scene: Scene, cap: int = 1024) -> GreedyTrace:
     """The greedy trace of every sample, by phases (see the module docstring)."""
-    _check_cap(cap)
+    _check(scene, cap)
     b = scene.batch_size
     as64 = lambda t: t.detach().double().cpu().numpy().copy()  # float32 values, held exactly in float64
     goal = as64(scene.first_gold())
@@ -119,7 +121,7 @@ def greedy_trace(scene: Scene, cap: int = 1024) -> GreedyTrace:
 
 def simulate_greedy(scene: Scene, cap: int = 1024) -> GreedyTrace:
     """The greedy trace by plain simulation: one batched `greedy_move` + `physics.step` per move."""
-    _check_cap(cap)
+    _check(scene, cap)
     b = scene.batch_size
     goal = scene.gold_valid.float().argmax(dim=1)
     length = torch.zeros(b, dtype=torch.long, device=scene.device)
@@ -334,6 +336,10 @@ def _disc_entry(px, py, ux, uy, r) -> np.ndarray:
     return np.where((disc >= 0) & (-b + root >= 0), np.maximum(-b - root, 0.0), np.inf)
 
 
-def _check_cap(cap: int) -> None:
+def _check(scene: Scene, cap: int) -> None:
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
         raise ValueError(f"cap: expected a positive int, got {cap!r}")
+    empty = (~scene.gold_valid.any(dim=1)).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"greedy_trace: sample(s) {empty[:5]} hold no valid gold; the greedy oracle needs "
+                         "a gold to walk to (drop those samples)")
