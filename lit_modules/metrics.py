@@ -20,6 +20,10 @@ Logged per task (only what the task's episodes carry):
 | `val/<task>/<kind>/exact_acc` | `exact_acc` of the steps asking question kind `<kind>`                  |
 | `val/<task>/<kind>/mse`       | `mse` of the steps asking kind `<kind>` (the arrow's draw and copy apart) |
 
+**Masked samples.** A sample without answer tokens at a step (e.g. a `full_move` episode whose gold
+is already collected: label −1, empty answer mask) is left out of `exact_acc`; a sample whose
+`question` is −1 is left out of the per-kind sums.
+
 **Question kinds.** A step's `question [B]` indexes its episode's `question_kinds`. The per-kind
 sums are sized from the task's kind list, one slot per kind, so every kind is logged on its own
 however many a task has. An episode whose kinds differ from the ones its task was set up with is a
@@ -75,21 +79,25 @@ class TaskMetrics(nn.Module):
     def update(self, episode: Episode, result: EpisodeResult, loss: Tensor) -> None:
         self.loss.update(loss)
         for step, out in zip(episode.steps, result.outputs):
+            asked = step.question >= 0 if step.question is not None else None  # −1: no question on that sample
             if out.text_logits is not None and step.has_answer:
                 exact, hits = answer_correct(out.text_logits[:, :-1], step.reply_ids[:, 1:], step.answer_mask)
-                self.exact_acc.update(exact.float())
+                answered = step.answer_mask.any(dim=1)  # a sample without answer tokens is not scored
+                self.exact_acc.update(exact[answered].float())
                 self.token_acc.update(hits.sum() / step.answer_mask.sum())
                 if step.question is not None:
-                    self.kind_sums[HITS].index_add_(0, step.question, exact.float())
-                    self.kind_sums[ANSWERED].index_add_(0, step.question, torch.ones_like(exact, dtype=torch.float))
+                    scored = answered & asked
+                    self.kind_sums[HITS].index_add_(0, step.question[scored], exact[scored].float())
+                    self.kind_sums[ANSWERED].index_add_(0, step.question[scored], torch.ones_like(
+                        exact[scored], dtype=torch.float))
             if step.image_target is not None and out.image is not None:
                 pred, target = out.image.float().clamp(0, 1), step.image_target.float()
                 self.mse.update(pred, target)
                 self.psnr.update(pred, target)
                 if step.question is not None:
-                    self.kind_sums[SQUARED_ERROR].index_add_(0, step.question, (pred - target).pow(2).flatten(1).sum(1))
-                    self.kind_sums[PIXELS].index_add_(0, step.question, torch.full_like(
-                        step.question, target[0].numel(), dtype=torch.float))
+                    kinds, error = step.question[asked], (pred - target).pow(2).flatten(1).sum(1)[asked]
+                    self.kind_sums[SQUARED_ERROR].index_add_(0, kinds, error)
+                    self.kind_sums[PIXELS].index_add_(0, kinds, torch.full_like(kinds, target[0].numel(), dtype=torch.float))
                 if step.image is not None:
                     changed = changed_pixels(step.image, target)
                     if bool(changed.any()):

@@ -125,3 +125,22 @@ def _(step):
     # Longest name first: "turn anticlockwise" contains "clockwise".
     name = max((n for n in TOKEN_NAMES.values() if n in step["prompt"]), key=len)
     return {v: k for k, v in TOKEN_NAMES.items()}[name]
+
+
+@reference("solve_game")
+def _(step):
+    # greedy_move of the step's own scene (the scene after the moves so far); no near-tie is
+    # rejected here: the rule is exact at every angle.
+    f = frame(step)
+    if f["facing"]:
+        return "<forward>"
+    return "<clock>" if relative_angle(f["gold_angle"], f["th"]) < math.pi else "<anticlock>"
+
+
+@reference("compare_which")
+def _(step):
+    # The rule on the trace lengths the step records (the first scene is not in this step's
+    # view); tests/test_frameworks_oracle.py replays both scenes move by move to check the lengths.
+    a, b = step["facts"]["first_trace_length"], step["facts"]["second_trace_length"]
+    assert a >= 0 and b >= 0 and a != b, "a tie or a stuck trace was asked"
+    return "first" if a < b else "second"

@@ -82,7 +82,8 @@ def _reference_trace(scene_json, cap):
         nxt, _ = step(scene, torch.tensor([move]))
         if not nxt.gold_valid[0, 0]:
             return n, False
-        if torch.equal(nxt.agent, scene.agent) and torch.equal(nxt.heading, scene.heading):
+        (x0, y0), (x1, y1) = scene.agent[0].tolist(), nxt.agent[0].tolist()
+        if move == 1 and math.hypot(x1 - x0, y1 - y0) < 1e-4:  # blocked: pressing into a wall
             return n, True
         scene = nxt
     return cap, True

@@ -34,7 +34,7 @@ def test_registry_has_the_core_set():
     assert set(TASKS) >= {"control", "arrow", "side_qa", "egocentric_side_qa", "facing_gold_qa", "near_gold_qa",
                           "line_facing_qa", "turn_qa", "next_move_qa", "action_names", "language"}
     assert set(QA_TASKS) == {"side_qa", "egocentric_side_qa", "facing_gold_qa", "near_gold_qa", "line_facing_qa",
-                             "turn_qa", "next_move_qa", "action_names"}
+                             "turn_qa", "next_move_qa", "action_names", "compare", "full_move"}
     with pytest.raises(ValueError, match="unknown task 'nope'; valid tasks: action_names"):
         registry.get("nope")
 

@@ -63,6 +63,9 @@ FIXED_KINDS = {
     "readout_closer": ("readout_closer",),
     "readout_further": ("readout_further",),
     "readout_gold_upper_left": ("readout_gold_upper_left",),
+    "value": ("value",),
+    "compare": ("compare_intro", "compare_which"),
+    "full_move": ("solve_game",),
 }
 
 
