@@ -121,3 +121,19 @@ def test_jsonl_decodes_every_rendering_option():
     plain = EpisodeSpec("probe", (text_step(step.prompt_ids, step.reply_ids, input=View.of(scene)),))
     assert all(r["steps"][0]["view"] is None and r["steps"][0]["target_view"] is None
                for r in describe(plain, module.tokenizer, 0))
+
+
+@pytest.mark.parametrize("task", registry.names())
+def test_show_works_for_every_task_one_row_per_step(tmp_path, task):
+    n, size = 2, 32
+    assert tasks_main(["show", task, "--n", str(n), "--size", str(size), "--out", str(tmp_path)]) == 0
+    spec = registry.get(task)(batch_size=n, image_size=size, seed=0).train_batch(0)
+    records = [json.loads(line) for line in (tmp_path / f"{task}.jsonl").read_text().splitlines()]
+    assert len(records) == n and all(len(r["steps"]) == len(spec.steps) for r in records)
+    for record in records:
+        for step, info in zip(spec.steps, record["steps"]):
+            assert info["target"] in ("answer", "image", "value", "slot", "lm", "readout")
+            assert (info["value_target"] is None) == (step.value_target is None)
+            assert set(info["facts"] or {}) == set(step.facts or {})
+    image = Image.open(tmp_path / f"{task}.png")
+    assert image.size[1] >= n * len(spec.steps) * size  # every step of every sample has its row
