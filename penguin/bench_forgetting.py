@@ -2,8 +2,10 @@
 
 A seeded, controlled experiment in two phases, each a real `python -m penguin.fit` run:
 
-1. **Phase 1** trains the old set A (default `side_qa` on its left/right kinds and
-   `near_gold_qa`) alone for `--phase1-steps`. Its last checkpoint is saved once, in a run folder
+1. **Phase 1** trains the old set A alone for `--phase1-steps` (default: the recipe of
+   `configs/tiny_cpu.yaml`, known to reach its targets in 3,000 steps — `side_qa` on its left/right
+   kinds, `near_gold_qa` and `arrow`, whose reconstruction is what teaches the image encoder to keep
+   the coin the questions ask about). Its last checkpoint is saved once, in a run folder
    named after a hash of the phase-1 plan, and reused by every arm and by later invocations with
    the same plan.
 2. **Phase 2** warm-starts every arm from that checkpoint (`--model.init_from`, a fresh optimizer
@@ -19,9 +21,10 @@ A seeded, controlled experiment in two phases, each a real `python -m penguin.fi
 
 Extra sampler options for the adaptive arm are given with `--adaptive-options '{"tolerance": 0.05}'`.
 
-**Reported** (`OUT/forgetting.json`, and the table printed): per task of A its best validation
-accuracy in phase 1, the lowest and the final accuracy in phase 2 and the training steps the
-sampler boosted it (boost > 1 from one validation to the next); per task of B its final score;
+**Reported** (`OUT/forgetting.json`, and the table printed): whether phase 1 brought every
+question task of A to `MASTERY` (0.90); per task of A its best validation score in phase 1, the
+lowest and the final score in phase 2 and the training steps the sampler boosted it (boost > 1
+from one validation to the next); per task of B its final score;
 per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
 phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
 `TARGET_B_RATIO` × `static`'s. `OUT/forgetting.png` has one panel per arm: every task's
@@ -49,6 +52,7 @@ from PIL import Image, ImageDraw
 
 from penguin.fit_runs import read_curves, run_fit
 
+MASTERY = 0.90  # phase 1 must bring every question task of A to this exact accuracy
 TARGET_FINAL_DROP = 0.03
 TARGET_B_RATIO = 0.9
 ARMS = ("static", "adaptive", "lr_scale")
@@ -56,9 +60,9 @@ ARMS = ("static", "adaptive", "lr_scale")
 
 @dataclass(frozen=True)
 class Plan:
-    old: tuple[str, ...] = ("side_qa", "near_gold_qa")
-    new: tuple[str, ...] = ("arrow", "turn_qa", "egocentric_side_qa", "facing_gold_qa")
-    phase1_steps: int = 2000
+    old: tuple[str, ...] = ("side_qa", "near_gold_qa", "arrow")
+    new: tuple[str, ...] = ("control", "turn_qa", "egocentric_side_qa", "facing_gold_qa")
+    phase1_steps: int = 3000
     phase2_steps: int = 1500
     val_every: int = 100
     val_batches: int = 8
@@ -209,7 +213,9 @@ def summarise(plan: Plan, curves: dict, arms) -> dict:
         scores = [v for _, v in score_curve(phase1, task)]
         old[task] = {"phase1_best": max(scores) if scores else None,
                      "phase1_final": scores[-1] if scores else None}
-    result = {"plan": asdict(plan), "old": old, "arms": {}}
+    mastered = {t: e["phase1_best"] is not None and e["phase1_best"] >= MASTERY
+                for t, e in old.items() if f"val/{t}/exact_acc" in phase1}
+    result = {"plan": asdict(plan), "old": old, "phase1_mastered": mastered, "arms": {}}
     for arm in arms:
         arm_curves = curves[arm]
         entry = {"old": {}, "new": {}}
@@ -254,6 +260,10 @@ def targets(result: dict, plan: Plan) -> dict:
 
 def print_table(report: dict) -> None:
     old = report["old"]
+    missed = [t for t, ok in report["phase1_mastered"].items() if not ok]
+    if missed:
+        print(f"phase 1 did not bring {', '.join(missed)} to {MASTERY:.2f}: give it more --phase1-steps; "
+              "the arms' dips are measured from a skill that was not mastered")
     print(f"\n{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'final':>8}{'boosted':>9}")
     for arm, entry in report["arms"].items():
         for task, e in entry["old"].items():
