@@ -24,7 +24,8 @@ command) imports task modules from outside the package first: module names or `.
                   "overlay": {"kind": "line_to_gold" | "line" | "corners", "angle": φ, "length": ℓ} or null,
                   "target_overlay": ... (the same, for the target image),
                   "question": <question kind> or null, "prompt": str, "answer": str or null,
-                  "target": "answer" | "image" | "readout" | "value" | "lm" | "slot",
+                  "target": what the step is scored on: "answer", "image", "readout", "value",
+                            "slot" or "lm", or several joined by " + " (e.g. "answer + image"),
                   "value_target": the value head's target or null,
                   "facts": {name: value, ...} or null (the step's `facts`: how it was made, e.g. the
                            move program executed, the greedy trace length, which earlier step a
@@ -147,17 +148,15 @@ _NONE = _Nothing()
 
 
 def _target_kind(step, i: int) -> str:
-    if bool(step.answer_mask[i].any()):
-        return "answer"
-    if step.readout is not None:  # no target image: the drawing's read-out is scored
-        return "readout"
-    if step.target is not None:
-        return "image"
-    if step.value_target is not None:
-        return "value"
-    if step.slot_target is not None:
-        return "slot"
-    return "lm"
+    """What sample `i` of `step` is scored on, e.g. "answer" or "answer + image" (full_move's steps)."""
+    kinds = [name for name, present in (
+        ("answer", bool(step.answer_mask[i].any())),
+        ("readout", step.readout is not None),  # no target image: the drawing's read-out is scored
+        ("image", step.target is not None and step.readout is None),
+        ("value", step.value_target is not None),
+        ("slot", step.slot_target is not None),
+    ) if present]
+    return " + ".join(kinds) or "lm"
 
 
 def _at(value, i: int):

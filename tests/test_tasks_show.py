@@ -132,7 +132,10 @@ def test_show_works_for_every_task_one_row_per_step(tmp_path, task):
     assert len(records) == n and all(len(r["steps"]) == len(spec.steps) for r in records)
     for record in records:
         for step, info in zip(spec.steps, record["steps"]):
-            assert info["target"] in ("answer", "image", "value", "slot", "lm", "readout")
+            scored = info["target"].split(" + ")
+            assert set(scored) <= {"answer", "image", "value", "slot", "lm", "readout"}
+            assert ("image" in scored) == (step.target is not None and step.readout is None)
+            assert ("value" in scored) == (step.value_target is not None)
             assert (info["value_target"] is None) == (step.value_target is None)
             assert set(info["facts"] or {}) == set(step.facts or {})
     image = Image.open(tmp_path / f"{task}.png")
