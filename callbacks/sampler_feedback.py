@@ -1,6 +1,8 @@
 """`SamplerFeedback` — after each validation, the validation losses steer the task sampler.
 
-At the end of every validation during `fit` (not the sanity check, not `trainer.validate`) it
+At the end of every validation during `fit` (not `trainer.validate`, and not a partial sanity
+check; a warm-started `penguin.fit` run validates its starting weights completely as its sanity
+check, and that validation counts: it gives the sampler the level the run starts from) it
 hands the module's `last_val_losses` (`{task: val loss}`, reduced across ranks, see
 `BrainModule`) to the data's `update_sampler` (`datamodules.mixture.TaskMixture`), logs one line
 per sampler event ("task sampler: arrow regressed at step 1200; shares now {...}") and writes to
@@ -33,7 +35,8 @@ class SamplerFeedback(Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         data = getattr(trainer, "datamodule", None)
         losses = getattr(pl_module, "last_val_losses", None)
-        if not hasattr(data, "update_sampler") or losses is None or trainer.sanity_checking \
+        partial_sanity_check = trainer.sanity_checking and trainer.num_sanity_val_steps != float("inf")
+        if not hasattr(data, "update_sampler") or losses is None or partial_sanity_check \
                 or trainer.state.fn != "fit":
             return
         for task, event in data.update_sampler(losses).items():

@@ -19,6 +19,13 @@ tiny losses (say 1e-5 → 3e-5) from counting as large relative regressions:
 | ≤ r·(1 + recover_tolerance), while regressed | "recovered": the task leaves the regressed state          |
 | anything, while not regressed (recovery too) | boost ← 1 + (boost − 1) · decay                           |
 
+**Re-basing** (`rebase_after` = n, off by default): a regressed task that has stalled — n
+evaluations in a row without its fast average falling below its lowest since it regressed by
+more than `recover_tolerance`, so more training is not bringing it back — takes its current level
+as its new `best`, leaves the regressed state ("rebased") and its boost decays. Without it a task whose loss settles
+higher than its old best (the mix changed, the task shares capacity with new ones) keeps the
+maximal boost for ever.
+
 `recover_tolerance` < `tolerance` is the hysteresis band: a regressed task whose loss sits between
 the two thresholds keeps its boost (no decay, no new boost) until it is clearly back. The counter
 of evaluations in a row restarts whenever one evaluation is not above the regression threshold, so
@@ -74,6 +81,8 @@ Args:
     progress_weight: mass of the learning-progress term, ≥ 0 (default 0: off).
     staleness_weight: mass of the staleness term, ≥ 0, with progress_weight + staleness_weight
         ≤ 1 (default 0: off).
+    rebase_after: evaluations a regressed task may stall before its best is re-based (an integer
+        ≥ 1, or None: never; default None).
 
 Logs per task: ``share``, ``boost``, ``regressed`` (0/1) and, once seen, ``fast``, ``slow``,
 ``best`` — as ``"<task>/<what>"``.
@@ -102,6 +111,8 @@ class TaskTrack:
     regressed: bool = False
     boost: float = 1.0
     last_chosen: int = -1  # newest step `choose` picked this task for (-1: never)
+    regressed_low: float | None = None  # lowest fast average since the task regressed
+    stalled: int = 0  # evaluations in a row, while regressed, without a new low (by recover_tolerance)
 
 
 class AdaptiveSampler(TaskSampler, name="adaptive"):
@@ -111,7 +122,8 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
                  tolerance: float = 0.1, recover_tolerance: float | None = None, epsilon: float = 1e-3,
                  patience: int = 2, boost_factor: float = 2.0, max_boost: float = 4.0, decay: float = 0.5,
                  floor: float | None = None, fast_momentum: float = 0.5, slow_momentum: float = 0.9,
-                 progress_weight: float = 0.0, staleness_weight: float = 0.0) -> None:
+                 progress_weight: float = 0.0, staleness_weight: float = 0.0,
+                 rebase_after: int | None = None) -> None:
         super().__init__(tasks)
         n = len(self.tasks)
         numbers = dict(tolerance=tolerance, recover_tolerance=recover_tolerance, epsilon=epsilon, patience=patience,
@@ -142,6 +154,10 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
         for option, value, ok, expected in ranges:
             if not ok:
                 raise ValueError(f"adaptive sampler {option}: expected {expected}, got {value!r}")
+        if rebase_after is not None and (isinstance(rebase_after, bool) or not isinstance(rebase_after, int)
+                                         or rebase_after < 1):
+            raise ValueError(f"adaptive sampler rebase_after: expected an integer ≥ 1 or null, got {rebase_after!r}")
+        self.rebase_after = rebase_after
         if progress_weight + staleness_weight > 1:
             raise ValueError(f"adaptive sampler: progress_weight + staleness_weight must be ≤ 1, "
                              f"got {progress_weight + staleness_weight!r}")
@@ -193,6 +209,16 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
         track.fast = loss if track.fast is None else self.fast_momentum * track.fast + (1 - self.fast_momentum) * loss
         track.slow = loss if track.slow is None else self.slow_momentum * track.slow + (1 - self.slow_momentum) * loss
         track.best = track.fast if track.best is None else min(track.best, track.fast)
+        if track.regressed and self.rebase_after is not None:
+            if track.regressed_low is None or track.fast < track.regressed_low * (1 - self.recover_tolerance):
+                track.regressed_low, track.stalled = track.fast, 0
+            else:
+                track.stalled += 1
+            if track.stalled >= self.rebase_after:
+                track.best, track.regressed, track.above = track.fast, False, 0
+                track.regressed_low, track.stalled = None, 0
+                track.boost = 1 + (track.boost - 1) * self.decay
+                return "rebased"
         reference = max(track.best, self.epsilon)
         if track.fast > reference * (1 + self.tolerance):
             track.above += 1
@@ -209,7 +235,7 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
         if track.regressed:
             if track.fast > reference * (1 + self.recover_tolerance):
                 return None  # inside the hysteresis band: hold the boost
-            track.regressed = False
+            track.regressed, track.regressed_low, track.stalled = False, None, 0
             track.boost = 1 + (track.boost - 1) * self.decay
             return "recovered"
         track.boost = 1 + (track.boost - 1) * self.decay

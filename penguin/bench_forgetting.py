@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     weights = {**{t: plan.old_share / len(plan.old) for t in plan.old},
                **{t: (1 - plan.old_share) / len(plan.new) for t in plan.new}}
     tasks = plan.old + plan.new
+    settings = {}
     for arm in args.arms:
         options = {t: dict(plan.task_options.get(t, {})) for t in tasks}
         if arm == "lr_scale":
@@ -140,11 +141,21 @@ def run(args: argparse.Namespace) -> int:
                 options[t]["lr_scale"] = plan.old_lr_scale
         sampler = "adaptive" if arm == "adaptive" else "static"
         sampler_options = {"weights": weights, **(adaptive_options if arm == "adaptive" else {})}
-        folder = runs / f"phase2_{arm}"
-        _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler, sampler_options=sampler_options,
-             task_options=options, init_from=checkpoint)
+        setting = {"phase1": plan.phase1_key(), "steps": plan.phase2_steps, "val_every": plan.val_every,
+                   "val_batches": plan.val_batches, "batch": plan.batch_size, "sampler": sampler,
+                   "sampler_options": sampler_options, "task_options": options}
+        key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:10]
+        folder, arm_done = runs / f"phase2_{arm}_{key}", runs / f"phase2_{arm}_{key}" / "arm_done.json"
+        if arm_done.is_file():  # the same arm with the same setting ran to its end before
+            print(f"{folder.name}: reusing", flush=True)
+        else:
+            _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler,
+                 sampler_options=sampler_options, task_options=options, init_from=checkpoint)
+            arm_done.write_text(json.dumps(setting) + "\n")
         curves[arm] = read_curves(folder)
+        settings[arm] = setting
     report = summarise(plan, curves, args.arms)
+    report["settings"] = settings
     report.update(command=args.command_line, date=time.strftime("%Y-%m-%d"), commit=_commit(),
                   minutes=(time.time() - started) / 60)
     (out / "forgetting.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -62,7 +62,9 @@ warm-started from the checkpoint's weights (`--model.init_from`). These may chan
 `model.compile`, `max_nonfinite`, `sample_every_n_validations`, `foreground_weight` and
 `edit_weight` (applied from the resume on), `data.batch_size`, `val_batches` and `task_modules`,
 every `trainer` and `memory` field — so hparams.yaml and config.yaml record what ran. Leaving out
-`model.init_from` is no change (a warm start is ignored on resume). The cosine schedule ends at
+`model.init_from` is no change (a warm start is ignored on resume). A warm-started run first
+validates the weights it starts from on every validation batch, so the task sampler's reference is
+the level it starts at. The cosine schedule ends at
 `model.total_steps`, or at `trainer.max_steps` when that is unset: resuming with another
 `max_steps` re-shapes the schedule from the resumed step on (the rate jumps to the new curve's
 value there; steps inside the warmup are unaffected). Pin `--model.total_steps` in the first run
@@ -274,6 +276,11 @@ def main(args: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if config.model.init_from and ckpt_path is None:
+        # A warm start validates the weights it starts from on the whole validation set before its
+        # first step (Lightning's sanity check, made complete), so the task sampler's reference is
+        # the level the run starts at, not the first validation after training has moved it.
+        trainer.num_sanity_val_steps = float("inf")
     if trainer.is_global_zero:
         print(f"TensorBoard logs: {trainer.logger.log_dir}\n"
               f"checkpoints: {run_dir / 'checkpoints'}\n"

@@ -356,10 +356,11 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     assert report["old"]["near_gold_qa"]["phase1_best"] is not None
     assert (out / "forgetting.png").stat().st_size > 0
     assert "phase1_" in capsys.readouterr().out
-    assert bench.main([*argv, "--arms", "lr_scale"]) == 0  # phase 1 is saved once and reused
+    assert bench.main([*argv, "--arms", "static", "lr_scale"]) == 0  # phase 1 and static are reused
     printed = capsys.readouterr().out
-    assert "phase 1: reusing" in printed and "phase2_lr_scale" in printed
-    config = json.loads((runs / "phase2_lr_scale.json").read_text())
+    assert "phase 1: reusing" in printed and "reusing" in printed.split("phase2_static_")[1].splitlines()[0]
+    assert "phase2_lr_scale_" in printed
+    config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
     assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == bench_forgetting_plan().old_lr_scale
     with pytest.raises(SystemExit) as exit_:
         bench.main(["forgetting", "--old", "arrow", "--new", "arrow"])

@@ -247,3 +247,29 @@ def test_round_robin_trains_every_task_in_turn():
     assert [sampler.choose(s, seed=7) for s in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
     assert sampler.shares() == {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
     assert sampler.update({"a": 1.0}) == {}
+
+
+def test_a_task_that_settles_higher_stays_boosted_unless_rebased():
+    # The loss jumps from 1.0 to 1.5 and stays there: the task regressed, then settled.
+    stream = [1.0, 1.5, 1.5] + [1.5] * 12
+    plain = AdaptiveSampler(TASKS, fast_momentum=0.0)
+    feed(plain, "arrow", stream)
+    assert plain.tracks["arrow"].regressed and plain.tracks["arrow"].boost == 4.0  # for ever
+    rebased = AdaptiveSampler(TASKS, fast_momentum=0.0, rebase_after=4)
+    events = feed(rebased, "arrow", stream)
+    assert [e for e in events if e] == [{"arrow": "regressed"}, {"arrow": "boosted"}, {"arrow": "rebased"}]
+    track = rebased.tracks["arrow"]
+    assert not track.regressed and track.best == 1.5 and track.boost < 2.0
+    feed(rebased, "arrow", [1.5] * 10)  # settled at the new level: the boost decays to parity
+    assert rebased.tracks["arrow"].boost == pytest.approx(1.0, abs=0.01)
+    assert feed(rebased, "arrow", [2.0, 2.0]) == [{}, {"arrow": "regressed"}]  # and a new regression counts
+
+
+def test_a_regressed_task_still_improving_is_not_rebased():
+    # Coming back slowly (the slow average stays well above the fast one): keep the boost.
+    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0, rebase_after=2)
+    events = feed(sampler, "arrow", [1.0, 3.0, 3.0, 2.6, 2.2, 1.9, 1.6, 1.4, 1.25])
+    assert all(e.get("arrow") != "rebased" for e in events)
+    assert sampler.tracks["arrow"].regressed
+    with pytest.raises(ValueError, match="rebase_after: expected an integer ≥ 1 or null"):
+        AdaptiveSampler(TASKS, rebase_after=0)

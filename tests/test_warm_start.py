@@ -92,3 +92,31 @@ def test_a_warm_start_takes_a_runs_best_through_its_manifest(earlier):
         f"warm start from {earlier.parent / manifest['overall']['file']}: ")
     with pytest.raises(ValueError, match=f"model.init_from {run}:best:nope: .*nope"):
         load_brain_weights(Brain.from_preset("tiny64"), f"{run}:best:nope")
+
+
+def test_a_warm_start_validates_its_starting_weights_first_and_the_sampler_takes_that_level(earlier, tmp_path):
+    """The task sampler's reference is the warm start's own level: a full validation before the
+    first step feeds it, so a task the first steps break counts as regressed from there."""
+    args = [*BASE, "--name", "w", "--data.tasks", "[near_gold_qa, arrow]", "--data.val_batches", "2",
+            "--trainer.max_steps", "2", "--trainer.val_check_interval", "1000", "--data.sampler", "adaptive",
+            "--trainer.default_root_dir", str(tmp_path), "--model.init_from", str(earlier)]
+    assert main(args) == 0
+    new = torch.load(tmp_path / "w" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    tracks = new["TaskMixture"]["sampler"]["tracks"]
+    # No validation ran during the 2 steps: the tracks hold the starting weights' losses.
+    from lit_modules.brain_module import BrainModule
+
+    module = BrainModule(preset="tiny64", tasks=["near_gold_qa", "arrow"])
+    module.brain.load_state_dict({k[len("brain."):]: v for k, v in torch.load(earlier, map_location="cpu",
+                                  weights_only=False)["state_dict"].items() if k.startswith("brain.")})
+    from datamodules.mixture import TaskMixture
+
+    data = TaskMixture(tasks=["near_gold_qa", "arrow"], batch_size=4, val_batches=2)
+    for task in ("near_gold_qa", "arrow"):
+        losses = []
+        for v in range(2):
+            episode = data.tasks[task].val_batch(v).render(64)
+            with torch.no_grad():
+                result = module.run(episode)
+            losses.append(float(sum(module.weighted_terms(episode, result).values())))
+        assert tracks[task]["best"] == pytest.approx(sum(losses) / 2, rel=1e-4), task
