@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -319,10 +320,13 @@ def chart(report: dict, curves: dict, arms) -> Image.Image:
             points = score_curve(curves[arm], t)
             _polyline(draw, x0, _M, _W, _H, points, steps, colour[t], 3 if t in plan["old"] else 1)
         y_share = _M + _H + _M
-        draw.text((x0, y_share - 14), "sampler shares", fill="black")
-        _frame(draw, x0, y_share, _W, _SHARE_H, steps)
+        shares = {t: curves[arm].get(f"sampler/{t}/share", []) for t in tasks}
+        top = max([v for points in shares.values() for _, v in points] + [0.1])
+        top = math.ceil(top * 10) / 10  # the share axis runs from 0 to the next tenth above the largest
+        draw.text((x0, y_share - 14), f"sampler shares (0 to {top:.1f})", fill="black")
+        _frame(draw, x0, y_share, _W, _SHARE_H, steps, top=f"{top:.1f}")
         for t in tasks:
-            _polyline(draw, x0, y_share, _W, _SHARE_H, curves[arm].get(f"sampler/{t}/share", []), steps,
+            _polyline(draw, x0, y_share, _W, _SHARE_H, [(s, v / top) for s, v in shares[t]], steps,
                       colour[t], 2 if t in plan["old"] else 1)
     y = _M + _H + _SHARE_H + 2 * _M
     for i, t in enumerate(tasks):
@@ -331,13 +335,13 @@ def chart(report: dict, curves: dict, arms) -> Image.Image:
     return image
 
 
-def _frame(draw: ImageDraw.ImageDraw, x: int, y: int, w: int, h: int, steps: int) -> None:
-    """Axes from 0 to 1 (grid every 0.25) over steps 0..`steps`, labelled at the corners."""
+def _frame(draw: ImageDraw.ImageDraw, x: int, y: int, w: int, h: int, steps: int, top: str = "1") -> None:
+    """Axes from 0 to `top` (grid every quarter) over steps 0..`steps`, labelled at the corners."""
     draw.rectangle((x, y, x + w, y + h), outline=(160, 160, 160))
     for frac in (0.25, 0.5, 0.75):
         draw.line((x, y + h * (1 - frac), x + w, y + h * (1 - frac)), fill=(230, 230, 230))
     grey = (90, 90, 90)
-    draw.text((x + 2, y + 2), "1", fill=grey)
+    draw.text((x + 2, y + 2), top, fill=grey)
     draw.text((x + 2, y + h - 12), "0", fill=grey)
     draw.text((x, y + h + 2), "step 0", fill=grey)
     draw.text((x + w - 60, y + h + 2), f"step {steps}", fill=grey)
