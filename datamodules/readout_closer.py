@@ -26,12 +26,9 @@ moves the agent 0.15 / 0.27 / 0.40. The term at 64 px (1024 samples): a render o
 """
 from __future__ import annotations
 
-import torch
-
-from datamodules.base import TaskDataModule
+from datamodules.readout_task import ReadoutTask
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
-from penguin.game.readout_goal import CLOSER, ReadoutGoal, bound, input_measure, sample_goal_scenes
+from penguin.game.readout_goal import CLOSER
 from penguin.text.prompts import QuestionKind
 
 READOUT_CLOSER = QuestionKind(
@@ -47,20 +44,9 @@ KINDS = (READOUT_CLOSER,)
 
 
 @register
-class ReadoutCloser(TaskDataModule):
+class ReadoutCloser(ReadoutTask):
     name = "readout_closer"
     description = ("imagine yourself closer to the gold"
                    " -> read-out: agent at least halfway to the gold, gold kept")
     question_kinds = KINDS
-    kinds_are_fixed = False
-    default_weights = TermWeights(image=0.0, answer=0.0, lm=0.02, value=0.0, slot=0.0, kind=1.0, readout=1.0)
-
-    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        scene = sample_goal_scenes(generator, batch, CLOSER)
-        goal = ReadoutGoal.of(CLOSER, scene)
-        kind = torch.zeros(batch, dtype=torch.long)  # the one kind
-        reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
-        step = text_step(self.questions.draw(generator, kind), reply, answer_loss=False,
-                         pad_id=self.tokenizer.pad_id, input=View.of(scene), readout=goal, question=kind,
-                         facts={"input_distance": input_measure(goal), "bound": bound(goal)})
-        return self.spec(step)
+    goal = CLOSER

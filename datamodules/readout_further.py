@@ -28,12 +28,9 @@ renders and 0 on copies.
 """
 from __future__ import annotations
 
-import torch
-
-from datamodules.base import TaskDataModule
+from datamodules.readout_task import ReadoutTask
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
-from penguin.game.readout_goal import FURTHER, ReadoutGoal, bound, input_measure, sample_goal_scenes
+from penguin.game.readout_goal import FURTHER
 from penguin.text.prompts import QuestionKind
 
 READOUT_FURTHER = QuestionKind(
@@ -49,20 +46,9 @@ KINDS = (READOUT_FURTHER,)
 
 
 @register
-class ReadoutFurther(TaskDataModule):
+class ReadoutFurther(ReadoutTask):
     name = "readout_further"
     description = ("imagine yourself further from the gold"
                    " -> read-out: agent further by a margin, in the room, gold kept")
     question_kinds = KINDS
-    kinds_are_fixed = False
-    default_weights = TermWeights(image=0.0, answer=0.0, lm=0.02, value=0.0, slot=0.0, kind=1.0, readout=1.0)
-
-    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        scene = sample_goal_scenes(generator, batch, FURTHER)
-        goal = ReadoutGoal.of(FURTHER, scene)
-        kind = torch.zeros(batch, dtype=torch.long)  # the one kind
-        reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
-        step = text_step(self.questions.draw(generator, kind), reply, answer_loss=False,
-                         pad_id=self.tokenizer.pad_id, input=View.of(scene), readout=goal, question=kind,
-                         facts={"input_distance": input_measure(goal), "bound": bound(goal)})
-        return self.spec(step)
+    goal = FURTHER

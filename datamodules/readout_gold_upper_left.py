@@ -27,12 +27,9 @@ samples): a render of the example scene 0.009, the input copied 2.5, a blank dra
 """
 from __future__ import annotations
 
-import torch
-
-from datamodules.base import TaskDataModule
+from datamodules.readout_task import ReadoutTask
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, View, text_step
-from penguin.game.readout_goal import GOLD_UPPER_LEFT, ReadoutGoal, bound, input_measure, sample_goal_scenes
+from penguin.game.readout_goal import GOLD_UPPER_LEFT
 from penguin.text.prompts import QuestionKind
 
 READOUT_GOLD_UPPER_LEFT = QuestionKind(
@@ -48,20 +45,9 @@ KINDS = (READOUT_GOLD_UPPER_LEFT,)
 
 
 @register
-class ReadoutGoldUpperLeft(TaskDataModule):
+class ReadoutGoldUpperLeft(ReadoutTask):
     name = "readout_gold_upper_left"
     description = ("imagine the gold nearer the upper-left corner"
                    " -> read-out: gold nearer (0, 0) by a margin, agent kept")
     question_kinds = KINDS
-    kinds_are_fixed = False
-    default_weights = TermWeights(image=0.0, answer=0.0, lm=0.02, value=0.0, slot=0.0, kind=1.0, readout=1.0)
-
-    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        scene = sample_goal_scenes(generator, batch, GOLD_UPPER_LEFT)
-        goal = ReadoutGoal.of(GOLD_UPPER_LEFT, scene)
-        kind = torch.zeros(batch, dtype=torch.long)  # the one kind
-        reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
-        step = text_step(self.questions.draw(generator, kind), reply, answer_loss=False,
-                         pad_id=self.tokenizer.pad_id, input=View.of(scene), readout=goal, question=kind,
-                         facts={"input_distance": input_measure(goal), "bound": bound(goal)})
-        return self.spec(step)
+    goal = GOLD_UPPER_LEFT
