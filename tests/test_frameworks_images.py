@@ -22,10 +22,10 @@ from PIL import Image
 
 import datamodules.imagine_facing as imagine_facing_module
 from datamodules import registry
+from assertions import input_scene_untouched
 from game_reference import R_AGENT, R_GOLD
 from penguin.game.readout import read_out
 from penguin.game.render import render
-from penguin.game.sampling import sample_bare
 from penguin.game.scene import Scene
 from penguin.tasks import main as tasks_main
 from penguin.testing import records
@@ -323,19 +323,7 @@ def _at(read, i):
 
 
 def test_imagine_facing_never_mutates_its_input_scene(monkeypatch):
-    drawn = []
-
-    def recording_sample_bare(generator, batch, **kwargs):
-        scene = sample_bare(generator, batch, **kwargs)
-        drawn.append((scene, {k: v.clone() for k, v in vars(scene).items()}))
-        return scene
-
-    monkeypatch.setattr(imagine_facing_module, "sample_bare", recording_sample_bare)
-    spec = registry.get("imagine_facing")(batch_size=32).train_batch(0)
-    assert len(drawn) == 1
-    scene, before = drawn[0]
-    for name, value in before.items():
-        assert torch.equal(getattr(scene, name), value), f"sample() changed the input scene's {name}"
+    scene, spec = input_scene_untouched(monkeypatch, imagine_facing_module, "imagine_facing", 32)
     assert spec.steps[0].input.scene is scene and spec.steps[0].target.scene is not scene
     assert not torch.equal(spec.steps[0].target.scene.heading, scene.heading)
 

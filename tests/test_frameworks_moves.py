@@ -23,11 +23,11 @@ import torch
 import datamodules.imagine_after_move as after_move_module
 import datamodules.imagine_closer as closer_module
 from datamodules import registry
+from assertions import input_scene_untouched
 from game_reference import R_AGENT, R_GOLD, min_wall_distance
 from penguin.game.physics import step as physics_step
 from penguin.game.readout import read_out
 from penguin.game.render import render
-from penguin.game.sampling import sample_bare
 from penguin.game.scene import Scene
 from penguin.tasks import main as tasks_main
 from penguin.testing import records
@@ -187,18 +187,7 @@ def test_moves_are_uniform_over_the_23_phrases():
 
 
 def test_imagine_after_move_never_mutates_its_input_scene(monkeypatch):
-    drawn = []
-
-    def recording_sample_bare(generator, batch, **kwargs):
-        scene = sample_bare(generator, batch, **kwargs)
-        drawn.append((scene, {k: v.clone() for k, v in vars(scene).items()}))
-        return scene
-
-    monkeypatch.setattr(after_move_module, "sample_bare", recording_sample_bare)
-    spec = registry.get("imagine_after_move")(batch_size=64).train_batch(0)
-    (scene, before), = drawn
-    for name, value in before.items():
-        assert torch.equal(getattr(scene, name), value), f"sample() changed the input scene's {name}"
+    scene, spec = input_scene_untouched(monkeypatch, after_move_module, "imagine_after_move", 64)
     assert spec.steps[0].input.scene is scene and spec.steps[0].target.scene is not scene
     assert not torch.equal(spec.steps[0].target.scene.agent, scene.agent)
 
