@@ -23,12 +23,12 @@ input; two scenes' renders never coincide (independent agents, headings and gold
 """
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-from datamodules.base import TaskDataModule
+from datamodules.recall_task import RecallTask
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, text_step
-from penguin.recall import AGO, STEPS, AgoPrompts, draw_recall, look_steps
+from penguin.episode import TermWeights
+from penguin.recall import AGO, RecallViews
 from penguin.text.prompts import QuestionKind
 
 LOOK_AT_SCENE = QuestionKind(
@@ -56,26 +56,11 @@ KINDS = (LOOK_AT_SCENE, RECALL)
 
 
 @register
-class Recall(TaskDataModule):
+class Recall(RecallTask):
     name = "recall"
     description = "4 scenes in a row; at the last: show the view from k = 0..3 steps ago"
     question_kinds = KINDS
-    kinds_are_fixed = True
     default_weights = TermWeights(image=1.0, answer=0.0, lm=0.02, value=0.0, slot=0.0, kind=1.0)
 
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.look_prompts = self.question_set([LOOK_AT_SCENE.name])
-        self.ago_prompts = AgoPrompts(self.tokenizer, RECALL, self.max_prompt_len, self.paraphrases)
-
-    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        recall = draw_recall(generator, batch)
-        reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
-        look = torch.zeros(batch, dtype=torch.long)  # LOOK_AT_SCENE: kind 0 of KINDS and of look_prompts
-        steps = look_steps(recall, [self.look_prompts.draw(generator, look) for _ in range(STEPS - 1)], reply,
-                           self.tokenizer.pad_id, question=0)
-        steps.append(text_step(self.ago_prompts.draw(generator, recall.ago), reply, answer_loss=False,
-                               pad_id=self.tokenizer.pad_id, input=recall.step(STEPS),
-                               target=recall.recalled(), question=torch.ones_like(look),
-                               facts={"recalled_step": recall.recalled_step, "k": recall.ago}))
-        return self.spec(*steps)
+    def last_targets(self, recall: RecallViews) -> dict[str, Any]:
+        return {"target": recall.recalled()}

@@ -24,12 +24,12 @@ Target statistics (4,096 episodes): `slot_target` 0, 1, 2, 3 each 25 % (uniform 
 """
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-from datamodules.base import TaskDataModule
+from datamodules.recall_task import RecallTask
 from datamodules.registry import register
-from penguin.episode import EpisodeSpec, TermWeights, text_step
-from penguin.recall import AGO, STEPS, AgoPrompts, draw_recall, look_steps, slot_of_ago
+from penguin.episode import TermWeights
+from penguin.recall import AGO, RecallViews, slot_of_ago
 from penguin.text.prompts import QuestionKind
 
 SEE_SCENE = QuestionKind(
@@ -57,26 +57,11 @@ KINDS = (SEE_SCENE, ROUTE_RECALL)
 
 
 @register
-class RecallRouting(TaskDataModule):
+class RecallRouting(RecallTask):
     name = "recall_routing"
     description = "4 scenes in a row; at the last: select the image (input or canvas) of the view from k steps ago"
     question_kinds = KINDS
-    kinds_are_fixed = True
     default_weights = TermWeights(image=1.0, answer=0.0, lm=0.02, value=0.0, slot=1.0, kind=1.0)
 
-    def __init__(self, **common) -> None:
-        super().__init__(**common)
-        self.see_prompts = self.question_set([SEE_SCENE.name])
-        self.ago_prompts = AgoPrompts(self.tokenizer, ROUTE_RECALL, self.max_prompt_len, self.paraphrases)
-
-    def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
-        recall = draw_recall(generator, batch)
-        reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
-        see = torch.zeros(batch, dtype=torch.long)  # SEE_SCENE: kind 0 of KINDS and of see_prompts
-        steps = look_steps(recall, [self.see_prompts.draw(generator, see) for _ in range(STEPS - 1)], reply,
-                           self.tokenizer.pad_id, question=0)
-        steps.append(text_step(self.ago_prompts.draw(generator, recall.ago), reply, answer_loss=False,
-                               pad_id=self.tokenizer.pad_id, input=recall.step(STEPS),
-                               slot_target=slot_of_ago(recall.ago), question=torch.ones_like(see),
-                               facts={"recalled_step": recall.recalled_step, "k": recall.ago}))
-        return self.spec(*steps)
+    def last_targets(self, recall: RecallViews) -> dict[str, Any]:
+        return {"slot_target": slot_of_ago(recall.ago)}

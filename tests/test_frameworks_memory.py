@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import datamodules.memory_autoencode as memory_autoencode_module
-import datamodules.recall as recall_module
+import datamodules.recall_task as recall_task_module
 from callbacks.memory_reset import MemoryReset
 from datamodules import registry
 from datamodules.mixture import TaskMixture
@@ -102,7 +102,7 @@ def swapped_earlier_scenes(monkeypatch, module_under_test, seed: int):
 def test_recall_last_step_on_a_fresh_state_cannot_see_the_target(monkeypatch, brain):
     module = registry.get("recall")(batch_size=16)
     original = module.train_batch(0).render(SIZE)
-    swapped_earlier_scenes(monkeypatch, recall_module, seed=123)
+    swapped_earlier_scenes(monkeypatch, recall_task_module, seed=123)
     changed = module.train_batch(0).render(SIZE)
     k = original.steps[-1].facts["k"]
     a, b = original.steps[-1], changed.steps[-1]
