@@ -243,6 +243,12 @@ class TaskDataModule(EpisodeStreamModule):
             total += len(labels)
         return {name: float(c / total) for name, c in zip(self.label_names, counts)}
 
+    def baselines(self) -> dict[str, float]:
+        """Reference levels of this task's validation metrics that need no brain, `{metric: value}`
+        (e.g. `language`'s `unigram_perplexity`); `penguin.evaluate` prints them beside the metrics.
+        None by default."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {"consumed": self.consumed}
 

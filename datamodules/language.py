@@ -9,6 +9,12 @@ once with `corpus_seed`), or a user's text file with one sentence a line (`sente
 A sentence longer than `max_prompt_len` tokens is an error unless `truncate=True`.
 
 Label rates: none (no answer).
+
+Metric: `val/language/perplexity`, exp of the mean next-token cross-entropy over the LM term's
+tokens. Its reference is `baselines()["unigram_perplexity"]`: the perplexity of the unigram model
+of the same pool (each token's frequency among the pool's LM targets, the tokens the LM term
+scores), on that pool — the level a brain reaches by ignoring the context. Validation draws its
+sentences uniformly from the pool, so the two are on the same distribution.
 """
 from __future__ import annotations
 
@@ -36,3 +42,11 @@ class Language(TaskDataModule):
         prompt = self.pool.ids[self.pool.draw(generator, batch)]
         reply = self.replies.ids[torch.zeros(batch, dtype=torch.long)]
         return self.spec(text_step(prompt, reply, answer_loss=False, pad_id=self.tokenizer.pad_id))
+
+    def baselines(self) -> dict[str, float]:
+        """`{"unigram_perplexity": …}`: see the module docstring."""
+        replies = self.replies.ids[torch.zeros(len(self.pool), dtype=torch.long)]
+        step = text_step(self.pool.ids, replies, answer_loss=False, pad_id=self.tokenizer.pad_id)
+        counts = torch.bincount(step.prompt_ids[:, 1:][step.lm_mask]).double()
+        p = counts[counts > 0] / counts.sum()
+        return {"unigram_perplexity": float(torch.exp(-(p * p.log()).sum()))}

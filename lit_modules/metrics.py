@@ -15,6 +15,8 @@ Logged per task (only what the task's episodes carry):
 | `val/<task>/edit_ratio`       | image error on the pixels the target changes relative to the input,     |
 |                               | over the error of copying the input (1.0: no better than copying)       |
 | `val/<task>/value_mae`        | value head against the value target                                     |
+| `val/<task>/perplexity`       | exp of the prompt's next-token cross-entropy, averaged over its tokens  |
+|                               | (the LM term's positions, `lm_mask`)                                    |
 | `val/<task>/readout_acc`      | share of read-out steps' samples whose drawing, read out (`read_out`),  |
 |                               | is what the goal asks (`penguin.game.readout_goal.satisfied`)           |
 | `val/<task>/<kind>/exact_acc` | `exact_acc` of the steps asking question kind `<kind>`                  |
@@ -48,12 +50,12 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from lit_modules.terms import EpisodeResult, answer_correct, changed_pixels
+from lit_modules.terms import EpisodeResult, answer_correct, changed_pixels, masked_cross_entropy
 from penguin.episode import Episode
 from penguin.game.readout import read_out
 from penguin.game.readout_goal import satisfied
 
-COUNTED = ("loss", "exact_acc", "token_acc", "mse", "psnr", "value_mae", "edit_error", "readout_acc")
+COUNTED = ("loss", "exact_acc", "token_acc", "mse", "psnr", "value_mae", "edit_error", "readout_acc", "lm_nll")
 LOGGED = ("exact_acc", "token_acc", "mse", "psnr", "value_mae", "readout_acc")
 HITS, ANSWERED, SQUARED_ERROR, PIXELS = range(4)  # the rows of `TaskMetrics.kind_sums`
 
@@ -74,6 +76,7 @@ class TaskMetrics(nn.Module):
         self.edit_baseline = MeanMetric()
         self.value_mae = MeanAbsoluteError()
         self.readout_acc = MeanMetric()
+        self.lm_nll = MeanMetric()  # per token, so the perplexity weighs every token once
         self.register_buffer("kind_sums", torch.zeros(4, len(self.kinds)), persistent=False)
 
     def update(self, episode: Episode, result: EpisodeResult, loss: Tensor) -> None:
@@ -90,6 +93,10 @@ class TaskMetrics(nn.Module):
                     self.kind_sums[HITS].index_add_(0, step.question[scored], exact[scored].float())
                     self.kind_sums[ANSWERED].index_add_(0, step.question[scored], torch.ones_like(
                         exact[scored], dtype=torch.float))
+            if out.prompt_logits is not None and step.has_lm:
+                n = step.lm_mask.sum()
+                self.lm_nll.update(masked_cross_entropy(out.prompt_logits[:, :-1], step.prompt_ids[:, 1:],
+                                                        step.lm_mask), weight=n)
             if step.image_target is not None and out.image is not None:
                 pred, target = out.image.float().clamp(0, 1), step.image_target.float()
                 self.mse.update(pred, target)
@@ -172,6 +179,8 @@ def _log_task(task: str, m: TaskMetrics, counts: dict[str, float], log_fn: Calla
     for name in LOGGED:
         if counts[name]:
             log_fn(f"val/{task}/{name}", getattr(m, name).compute())
+    if counts["lm_nll"]:
+        log_fn(f"val/{task}/perplexity", m.lm_nll.compute().exp())
     if counts["edit_error"]:
         log_fn(f"val/{task}/edit_ratio", m.edit_error.compute() / m.edit_baseline.compute().clamp(min=1e-12))
     sums = strategy.reduce(m.kind_sums.clone(), reduce_op="sum")

@@ -11,7 +11,9 @@ weights), rebuilds the data from the checkpoint's own data settings (`--tasks`, 
 `--val-batches` override them), runs every task's **fixed validation seeds** — the same scenes the
 training run validated on — and prints one row per task: loss, exact-answer and token accuracy,
 image MSE/PSNR and edit ratio, value MAE, read-out accuracy (the share of drawings whose read-out
-meets the read-out goal; blank where a task has no such target), then one indented
+meets the read-out goal; blank where a task has no such target), the prompt's perplexity where
+the task scores it (the LM term) and beside it the task's brain-free reference levels
+(`baselines()`: `language`'s unigram perplexity), then one indented
 row per question kind (its exact-answer accuracy or image MSE). `--json` prints
 one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
 input | target | prediction.
@@ -43,7 +45,8 @@ from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
 from penguin.visual import prediction_grid, save_png
 
-COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae", "readout_acc")
+COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae", "readout_acc", "perplexity",
+           "unigram_perplexity")
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule, dict]:
@@ -98,6 +101,9 @@ def evaluate(ckpt: str | Path, *, tasks: list[str] | None = None, device: str = 
         parts = key.split("/")
         if parts[0] == "val" and len(parts) >= 3:
             table.setdefault(parts[1], {})["/".join(parts[2:])] = float(value)
+    for name, task in data.tasks.items():
+        if name in table:
+            table[name].update(task.baselines())
     if out is not None:
         module.to(device)
         for name, task in data.tasks.items():
@@ -128,7 +134,7 @@ def check_writable(folder: Path) -> None:
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
     """One row per task, then one indented row per question kind (its `exact_acc` and `mse`)."""
-    lines = [f"{'task':20s}" + "".join(f"{c:>11s}" for c in COLUMNS)]
+    lines = [f"{'task':20s}" + "".join(f"{c:>{_width(c)}s}" for c in COLUMNS)]
     for task, metrics in table.items():
         lines.append(f"{task:20s}" + _cells(metrics))
         kinds: dict[str, dict[str, float]] = {}
@@ -141,11 +147,15 @@ def format_table(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _width(column: str) -> int:
+    return max(11, len(column) + 1)
+
+
 def _cells(metrics: dict[str, float]) -> str:
     cells = []
     for c in COLUMNS:
-        v = metrics.get(c)
-        cells.append(f"{'':>11s}" if v is None or math.isnan(v) else f"{v:11.4f}")
+        v, w = metrics.get(c), _width(c)
+        cells.append(f"{'':>{w}s}" if v is None or math.isnan(v) else f"{v:{w}.4f}")
     return "".join(cells)
 
 

@@ -96,6 +96,10 @@ def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, t
     out = capsys.readouterr().out
     printed = json.loads(out[out.index("{"):])
     assert set(printed) == set(registry.names()) and "loss" in printed["language"]
+    language = printed["language"]  # its perplexity, beside the unigram model's of the same pool
+    assert language["perplexity"] > 1
+    assert language["unigram_perplexity"] == pytest.approx(registry.get("language")().baselines()["unigram_perplexity"])
+    assert "unigram_perplexity" not in printed["side_qa"]
     table = evaluate.evaluate(ckpt, tasks=["side_qa", "arrow"], batch_size=3, out=tmp_path)
     assert set(table) == {"side_qa", "arrow"}
     assert 0 <= table["side_qa"]["exact_acc"] <= 1 and table["arrow"]["psnr"] > 0
