@@ -16,7 +16,7 @@ Logged per task (only what the task's episodes carry):
 |                               | over the error of copying the input (1.0: no better than copying)       |
 | `val/<task>/value_mae`        | value head against the value target                                     |
 | `val/<task>/perplexity`       | exp of the prompt's next-token cross-entropy, averaged over its tokens  |
-|                               | (the LM term's positions, `lm_mask`)                                    |
+|                               | (the LM term's positions, `lm_mask`), for tasks that train the LM term  |
 | `val/<task>/readout_acc`      | share of read-out steps' samples whose drawing, read out (`read_out`),  |
 |                               | is what the goal asks (`penguin.game.readout_goal.satisfied`)           |
 | `val/<task>/<kind>/exact_acc` | `exact_acc` of the steps asking question kind `<kind>`                  |
@@ -93,7 +93,7 @@ class TaskMetrics(nn.Module):
                     self.kind_sums[HITS].index_add_(0, step.question[scored], exact[scored].float())
                     self.kind_sums[ANSWERED].index_add_(0, step.question[scored], torch.ones_like(
                         exact[scored], dtype=torch.float))
-            if out.prompt_logits is not None and step.has_lm:
+            if out.prompt_logits is not None and step.has_lm and episode.weights.lm > 0:
                 n = step.lm_mask.sum()
                 self.lm_nll.update(masked_cross_entropy(out.prompt_logits[:, :-1], step.prompt_ids[:, 1:],
                                                         step.lm_mask), weight=n)

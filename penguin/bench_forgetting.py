@@ -70,6 +70,9 @@ class Plan:
     batch_size: int = 32
     preset: str = "tiny64"
     lr: float = 1e-3
+    phase2_lr: float = 1e-3
+    phase2_warmup: int = 100
+    phase2_val_every: int = 100
     old_share: float = 0.1
     old_lr_scale: float = 0.3
     seed: int = 0
@@ -86,7 +89,7 @@ class Plan:
 
 
 QUICK = Plan(old=("near_gold_qa",), new=("arrow", "turn_qa"), phase1_steps=6, phase2_steps=6, val_every=3,
-             val_batches=1, batch_size=4)
+             phase2_val_every=3, val_batches=1, batch_size=4)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +98,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--new", nargs="+", default=list(d.new), help="the new set B (default: %(default)s)")
     parser.add_argument("--phase1-steps", type=int, default=d.phase1_steps)
     parser.add_argument("--phase2-steps", type=int, default=d.phase2_steps)
-    parser.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations")
+    parser.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations in phase 1")
+    parser.add_argument("--phase2-val-every", type=int, default=d.phase2_val_every,
+                        help="steps between validations in phase 2")
+    parser.add_argument("--phase2-lr", type=float, default=d.phase2_lr, help="phase 2's peak learning rate")
+    parser.add_argument("--phase2-warmup", type=int, default=d.phase2_warmup, help="phase 2's warmup steps")
     parser.add_argument("--val-batches", type=int, default=d.val_batches, help="validation batches per task")
     parser.add_argument("--batch", type=int, default=d.batch_size)
     parser.add_argument("--old-share", type=float, default=d.old_share, help="A's total base share in phase 2")
@@ -111,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     plan = QUICK if args.quick else Plan(
         old=tuple(args.old), new=tuple(args.new), phase1_steps=args.phase1_steps, phase2_steps=args.phase2_steps,
         val_every=args.val_every, val_batches=args.val_batches, batch_size=args.batch, old_share=args.old_share,
-        old_lr_scale=args.old_lr_scale)
+        old_lr_scale=args.old_lr_scale, phase2_lr=args.phase2_lr, phase2_warmup=args.phase2_warmup,
+        phase2_val_every=args.phase2_val_every)
     _check(plan)
     try:
         adaptive_options = json.loads(args.adaptive_options)
@@ -128,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"phase 1: reusing {checkpoint}", flush=True)
     else:  # a phase 1 that did not finish is run again from scratch
         _fit(plan, phase1, tasks=plan.old, steps=plan.phase1_steps, sampler="round_robin", sampler_options={},
-             task_options={t: plan.task_options.get(t, {}) for t in plan.old})
+             task_options={t: plan.task_options.get(t, {}) for t in plan.old}, lr=plan.lr,
+             warmup=min(100, plan.phase1_steps), val_every=plan.val_every)
         done.write_text(json.dumps(asdict(plan)) + "\n")
     curves = {"phase1": read_curves(phase1)}
     weights = {**{t: plan.old_share / len(plan.old) for t in plan.old},
@@ -142,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
                 options[t]["lr_scale"] = plan.old_lr_scale
         sampler = "adaptive" if arm == "adaptive" else "static"
         sampler_options = {"weights": weights, **(adaptive_options if arm == "adaptive" else {})}
-        setting = {"phase1": plan.phase1_key(), "steps": plan.phase2_steps, "val_every": plan.val_every,
-                   "val_batches": plan.val_batches, "batch": plan.batch_size, "sampler": sampler,
+        setting = {"phase1": plan.phase1_key(), "steps": plan.phase2_steps, "val_every": plan.phase2_val_every,
+                   "lr": plan.phase2_lr, "warmup": plan.phase2_warmup, "val_batches": plan.val_batches, "batch": plan.batch_size, "sampler": sampler,
                    "sampler_options": sampler_options, "task_options": options}
         key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:10]
         folder, arm_done = runs / f"phase2_{arm}_{key}", runs / f"phase2_{arm}_{key}" / "arm_done.json"
@@ -151,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{folder.name}: reusing", flush=True)
         else:
             _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler,
-                 sampler_options=sampler_options, task_options=options, init_from=checkpoint)
+                 sampler_options=sampler_options, task_options=options, lr=plan.phase2_lr,
+                 warmup=min(plan.phase2_warmup, plan.phase2_steps), val_every=plan.phase2_val_every,
+                 init_from=checkpoint)
             arm_done.write_text(json.dumps(setting) + "\n")
         curves[arm] = read_curves(folder)
         settings[arm] = setting
@@ -174,26 +185,31 @@ def _check(plan: Plan) -> None:
             raise ValueError(f"--old/--new: unknown task {name}; registered: {', '.join(registry.names())}")
     if set(plan.old) & set(plan.new):
         raise ValueError(f"--old and --new share {sorted(set(plan.old) & set(plan.new))}; a task is old or new")
-    for name in ("phase1_steps", "phase2_steps", "val_every", "val_batches", "batch_size"):
+    for name in ("phase1_steps", "phase2_steps", "val_every", "phase2_val_every", "val_batches", "batch_size"):
         if getattr(plan, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(plan, name)}")
+    if plan.phase2_warmup < 0:
+        raise ValueError(f"--phase2-warmup: expected an integer >= 0, got {plan.phase2_warmup}")
+    if not (math.isfinite(plan.phase2_lr) and plan.phase2_lr > 0):
+        raise ValueError(f"--phase2-lr: expected a positive number, got {plan.phase2_lr}")
     if not 0 < plan.old_share < 1:
         raise ValueError(f"--old-share: expected a number in (0, 1), got {plan.old_share}")
 
 
-def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, task_options, init_from=None) -> None:
+def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, task_options, lr, warmup, val_every,
+         init_from=None) -> None:
     """One `python -m penguin.fit` run into `folder` (replacing an earlier run there)."""
     config = {
         "restart": True,
         "seed_everything": plan.seed,
-        "model": {"preset": plan.preset, "weighting": "static", "lr": plan.lr, "warmup_steps": min(100, steps),
+        "model": {"preset": plan.preset, "weighting": "static", "lr": lr, "warmup_steps": warmup,
                   "foreground_weight": 4.0, "edit_weight": 30.0,
                   **({"init_from": str(init_from)} if init_from else {})},
         "data": {"tasks": list(tasks), "task_options": task_options, "batch_size": plan.batch_size,
                  "image_size": 64, "val_batches": plan.val_batches, "sampler": sampler,
                  "sampler_options": sampler_options},
         "trainer": {"accelerator": "cpu", "precision": "32-true", "max_steps": steps,
-                    "val_check_interval": plan.val_every, "enable_progress_bar": False},
+                    "val_check_interval": val_every, "enable_progress_bar": False},
     }
     print(f"{folder.name}: {steps} steps over {', '.join(tasks)} ({sampler})", flush=True)
     run_fit(config, folder)

@@ -30,7 +30,7 @@ def _lm_episode(generator: torch.Generator, n: int, length: int) -> tuple[Episod
     out = BrainOutput(text_logits=None, prompt_logits=logits, image=None, value=torch.zeros(n),
                       selection_logits=torch.zeros(n, 1))
     nll = F.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), prompt[:, 1:].reshape(-1), reduction="none")
-    episode = Episode(task="language", steps=(step,), weights=TermWeights(), question_kinds=())
+    episode = Episode(task="language", steps=(step,), weights=TermWeights(lm=1.0), question_kinds=())
     return episode, EpisodeResult(terms={}, outputs=[out], state=None), nll[mask.flatten()]
 
 
@@ -50,14 +50,17 @@ def test_perplexity_is_the_exp_of_the_mean_nll_over_all_tokens():
     assert abs(logged["val/language/perplexity"] - math.exp(batch_mean.item())) > 1e-3
 
 
-def test_a_task_without_lm_tokens_logs_no_perplexity():
+@pytest.mark.parametrize("why", ["no LM tokens", "LM term off"])
+def test_a_task_that_does_not_train_the_lm_logs_no_perplexity(why):
     g = torch.Generator().manual_seed(1)
     episode, result, _ = _lm_episode(g, 3, 5)
     step = episode.steps[0]
-    silent = EpisodeStep(prompt_ids=step.prompt_ids, reply_ids=step.reply_ids, answer_mask=step.answer_mask,
-                         lm_mask=torch.zeros_like(step.lm_mask), has_answer=False, has_lm=False)
+    if why == "no LM tokens":
+        step = EpisodeStep(prompt_ids=step.prompt_ids, reply_ids=step.reply_ids, answer_mask=step.answer_mask,
+                           lm_mask=torch.zeros_like(step.lm_mask), has_answer=False, has_lm=False)
+    weights = TermWeights(lm=1.0 if why == "no LM tokens" else 0.0)  # a question's prompt: lm weight 0
     metrics = ValidationMetrics(["language"])
-    metrics.update(Episode(task="language", steps=(silent,), weights=TermWeights(), question_kinds=()),
+    metrics.update(Episode(task="language", steps=(step,), weights=weights, question_kinds=()),
                    result, torch.tensor(1.0))
     logged = {}
     metrics.compute_and_log(lambda name, value, **kw: logged.__setitem__(name, float(value)),
