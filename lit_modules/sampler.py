@@ -15,6 +15,7 @@ tiny losses (say 1e-5 → 3e-5) from counting as large relative regressions:
 | fast average at an evaluation                | effect                                                    |
 |----------------------------------------------|-----------------------------------------------------------|
 | > r·(1 + tolerance), `patience` in a row     | "regressed": boost ← min(boost · boost_factor, max_boost) |
+| > r·(1 + severe), once                       | the same at once: a rise that large is not noise          |
 | still above, `patience` more in a row        | "boosted": the boost rises again, up to `max_boost`       |
 | ≤ r·(1 + recover_tolerance), while regressed | "recovered": the task leaves the regressed state          |
 | anything, while not regressed (recovery too) | boost ← 1 + (boost − 1) · decay                           |
@@ -83,6 +84,8 @@ Args:
         ≤ 1 (default 0: off).
     rebase_after: evaluations a regressed task may stall before its best is re-based (an integer
         ≥ 1, or None: never; default None).
+    severe: relative rise above best that boosts without waiting for `patience`, ≥ `tolerance`
+        (or None: always wait; default None).
 
 Logs per task: ``share``, ``boost``, ``regressed`` (0/1) and, once seen, ``fast``, ``slow``,
 ``best`` — as ``"<task>/<what>"``.
@@ -123,7 +126,7 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
                  patience: int = 2, boost_factor: float = 2.0, max_boost: float = 4.0, decay: float = 0.5,
                  floor: float | None = None, fast_momentum: float = 0.5, slow_momentum: float = 0.9,
                  progress_weight: float = 0.0, staleness_weight: float = 0.0,
-                 rebase_after: int | None = None) -> None:
+                 rebase_after: int | None = None, severe: float | None = None) -> None:
         super().__init__(tasks)
         n = len(self.tasks)
         numbers = dict(tolerance=tolerance, recover_tolerance=recover_tolerance, epsilon=epsilon, patience=patience,
@@ -158,6 +161,11 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
                                          or rebase_after < 1):
             raise ValueError(f"adaptive sampler rebase_after: expected an integer ≥ 1 or null, got {rebase_after!r}")
         self.rebase_after = rebase_after
+        if severe is not None and (isinstance(severe, bool) or not isinstance(severe, (int, float))
+                                   or not math.isfinite(severe) or severe < tolerance):
+            raise ValueError(f"adaptive sampler severe: expected a number ≥ tolerance ({tolerance}) or null, "
+                             f"got {severe!r}")
+        self.severe = None if severe is None else float(severe)
         if progress_weight + staleness_weight > 1:
             raise ValueError(f"adaptive sampler: progress_weight + staleness_weight must be ≤ 1, "
                              f"got {progress_weight + staleness_weight!r}")
@@ -222,7 +230,8 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
         reference = max(track.best, self.epsilon)
         if track.fast > reference * (1 + self.tolerance):
             track.above += 1
-            if track.above < self.patience:
+            severe = self.severe is not None and track.fast > reference * (1 + self.severe)
+            if track.above < self.patience and not severe:
                 return None
             track.above = 0
             was_regressed, old_boost = track.regressed, track.boost

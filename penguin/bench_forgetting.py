@@ -89,7 +89,7 @@ class Plan:
 
 
 QUICK = Plan(old=("near_gold_qa",), new=("arrow", "turn_qa"), phase1_steps=6, phase2_steps=6, val_every=3,
-             phase2_val_every=3, val_batches=1, batch_size=4)
+             phase2_val_every=2, phase2_lr=5e-4, phase2_warmup=2, val_batches=1, batch_size=4)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -361,10 +361,18 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     assert "phase 1: reusing" in printed and "reusing" in printed.split("phase2_static_")[1].splitlines()[0]
     assert "phase2_lr_scale_" in printed
     config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
-    assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == bench_forgetting_plan().old_lr_scale
+    plan = bench_forgetting_plan()
+    assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == plan.old_lr_scale
+    phase1 = json.loads(next(runs.glob("phase1_*.json")).read_text())  # phase 2 has its own schedule
+    assert (phase1["model"]["lr"], phase1["trainer"]["val_check_interval"]) == (plan.lr, plan.val_every)
+    assert (config["model"]["lr"], config["model"]["warmup_steps"], config["trainer"]["val_check_interval"]) == (
+        plan.phase2_lr, plan.phase2_warmup, plan.phase2_val_every)
     with pytest.raises(SystemExit) as exit_:
         bench.main(["forgetting", "--old", "arrow", "--new", "arrow"])
     assert exit_.value.code == 2 and "--old and --new share ['arrow']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["forgetting", "--phase2-lr", "-1"])
+    assert exit_.value.code == 2 and "--phase2-lr: expected a positive number" in capsys.readouterr().err
 
 
 def bench_forgetting_plan():

@@ -273,3 +273,18 @@ def test_a_regressed_task_still_improving_is_not_rebased():
     assert sampler.tracks["arrow"].regressed
     with pytest.raises(ValueError, match="rebase_after: expected an integer ≥ 1 or null"):
         AdaptiveSampler(TASKS, rebase_after=0)
+
+
+def test_a_severe_rise_boosts_at_once_and_a_small_one_waits_for_patience():
+    # 1.0 → 3.0 is no noise: with `severe` 1.0 the first evaluation boosts; without, the second.
+    plain = AdaptiveSampler(TASKS, fast_momentum=0.0)
+    assert feed(plain, "arrow", [1.0, 3.0, 3.0]) == [{}, {}, {"arrow": "regressed"}]
+    severe = AdaptiveSampler(TASKS, fast_momentum=0.0, severe=1.0)
+    assert feed(severe, "arrow", [1.0, 3.0]) == [{}, {"arrow": "regressed"}]
+    assert severe.tracks["arrow"].boost == 2.0 and severe.shares()["arrow"] > severe.shares()["side_qa"]
+    assert feed(severe, "arrow", [3.0]) == [{"arrow": "boosted"}]  # still severe: up again, not waiting
+    # A rise above tolerance but below `severe` still needs `patience` evaluations in a row.
+    mild = AdaptiveSampler(TASKS, fast_momentum=0.0, severe=1.0)
+    assert feed(mild, "arrow", [1.0, 1.5, 1.5]) == [{}, {}, {"arrow": "regressed"}]
+    with pytest.raises(ValueError, match="severe: expected a number ≥ tolerance"):
+        AdaptiveSampler(TASKS, tolerance=0.2, severe=0.1)
