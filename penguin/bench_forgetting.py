@@ -9,9 +9,10 @@ A seeded, controlled experiment in two phases, each a real `python -m penguin.fi
    named after a hash of the phase-1 plan, and reused by every arm and by later invocations with
    the same plan.
 2. **Phase 2** warm-starts every arm from that checkpoint (`--model.init_from`, a fresh optimizer
-   and schedule) and trains A ∪ B for the same `--phase2-steps`, where B (default `arrow`,
-   `turn_qa`, `egocentric_side_qa`, `facing_gold_qa`) are new skills competing for the same
-   weights, and A's base share is small (`--old-share`, split evenly over A).
+   and schedule: `--phase2-lr` peak after `--phase2-warmup` steps, validated every
+   `--phase2-val-every`) and trains A ∪ B for the same `--phase2-steps`, where B (default
+   `control`, `turn_qa`, `egocentric_side_qa`, `facing_gold_qa`) are new skills competing for the
+   same weights, and A's base share is small (`--old-share`, split evenly over A).
 
 | arm        | phase 2                                                                      |
 |------------|------------------------------------------------------------------------------|
