@@ -25,19 +25,25 @@ last one: picking the highest of the run's validation points instead would measu
 (128 samples each in core_cpu: a standard error of 2–4 points at 0.9) as much as forgetting. The
 curves' own best and final points are printed beside it.
 
-Writes the table's numbers as JSON with `--out`. These are learning results, not timed tests:
+With `--out FILE.json` it writes the numbers as JSON and, beside it, `FILE.png`: every task's
+validation score against the step (exact accuracy, `1 − edit ratio`; `control` and `language`,
+which have no score, as their loss over their first loss) and the sampler's shares under it. These are learning results, not timed tests:
 record them in `bench/RESULTS.md` with the machine, date, command and commit.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callbacks.best_checkpoint import MANIFEST, read_manifest, resolve_checkpoint  # noqa: E402
+from penguin.curves_png import COLOURS, frame, polyline  # noqa: E402
 from penguin.evaluate import evaluate  # noqa: E402
 from penguin.fit_runs import read_curves  # noqa: E402
 
@@ -47,6 +53,7 @@ ACCURACY = 0.90
 ARROW = {"edit_ratio": 0.35, "copy_scene/mse": 0.002, "draw_line_to_gold/mse": 0.005}
 CONTROL_MSE = 0.003
 END_POINTS, END_LOSS = 0.03, 0.10
+BOOSTED = 1.05
 
 
 def final_targets(table: dict[str, dict[str, float]]) -> list[dict]:
@@ -109,15 +116,49 @@ def ends_at_best(final_table: dict[str, dict[str, float]], best_tables: dict[str
 
 
 def sampler_decisions(curves: dict[str, list[tuple[int, float]]], tasks) -> dict[str, dict]:
-    """Per task: the steps its boost was above 1 and its largest share, from the logged sampler state."""
+    """Per task: the validations after which its boost was at least `BOOSTED` (the boost decays
+    towards 1 geometrically and never quite reaches it), its largest and its final share."""
     out = {}
     for task in tasks:
         boosts = curves.get(f"sampler/{task}/boost", [])
         shares = curves.get(f"sampler/{task}/share", [])
-        out[task] = {"boosted_at": [s for s, b in boosts if b > 1 + 1e-9],
+        out[task] = {"boosted_at": [s for s, b in boosts if b >= BOOSTED],
                      "max_share": max((v for _, v in shares), default=None),
                      "final_share": shares[-1][1] if shares else None}
     return out
+
+
+def chart(curves: dict[str, list[tuple[int, float]]], tasks) -> Image.Image:
+    """The PNG of `--out`: scores above, sampler shares below, a legend (see the module docstring)."""
+    w, h, share_h, m = 640, 260, 120, 30
+    legend_h = 14 * len(tasks) + 10
+    image = Image.new("RGB", (w + 2 * m, h + share_h + 3 * m + legend_h), "white")
+    draw = ImageDraw.Draw(image)
+    steps = max([s for points in curves.values() for s, _ in points] + [1])
+    colour = {t: COLOURS[i % len(COLOURS)] for i, t in enumerate(tasks)}
+    draw.text((m, 6), "validation score (0 to 1); control, language: loss / first loss", fill="black")
+    frame(draw, m, m, w, h, steps)
+    for t in tasks:
+        if f"val/{t}/exact_acc" in curves:
+            points = curves[f"val/{t}/exact_acc"]
+        elif f"val/{t}/edit_ratio" in curves:
+            points = [(s, 1 - v) for s, v in curves[f"val/{t}/edit_ratio"]]
+        else:
+            loss = curves.get(f"val/{t}/loss", [])
+            points = [(s, v / loss[0][1]) for s, v in loss] if loss and loss[0][1] > 0 else []
+        polyline(draw, m, m, w, h, points, steps, colour[t], 2)
+    y_share = m + h + m
+    shares = {t: curves.get(f"sampler/{t}/share", []) for t in tasks}
+    top = math.ceil(max([v for points in shares.values() for _, v in points] + [0.1]) * 10) / 10
+    draw.text((m, y_share - 14), f"sampler shares (0 to {top:.1f})", fill="black")
+    frame(draw, m, y_share, w, share_h, steps, top=f"{top:.1f}")
+    for t in tasks:
+        polyline(draw, m, y_share, w, share_h, [(s, v / top) for s, v in shares[t]], steps, colour[t], 2)
+    y = y_share + share_h + m
+    for i, t in enumerate(tasks):
+        draw.line((m, y + 14 * i + 6, m + 20, y + 14 * i + 6), fill=colour[t], width=2)
+        draw.text((m + 26, y + 14 * i), t, fill="black")
+    return image
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nall targets met: {met}")
     if args.out:
         report = {"run": str(run), "ckpt": str(ckpt), "samples_per_task": args.val_batches * args.batch_size,
+                  "curves": {k: v for k, v in curves.items() if k.startswith(("val/", "sampler/"))},
                   "final": final, "ends_at_best": ends,
                   "best_checkpoints": {t: {"step": s, "evaluate": m} for t, (s, m) in best_tables.items()}, "sampler": sampler_decisions(curves, tasks),
                   "evaluate": table, "all_met": met}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        chart(curves, tasks).save(Path(args.out).with_suffix(".png"))
+        print(f"wrote {args.out} and {Path(args.out).with_suffix('.png')}")
     return 0
 
 

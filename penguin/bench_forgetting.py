@@ -52,6 +52,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from penguin.curves_png import COLOURS, frame, polyline
 from penguin.fit_runs import read_curves, run_fit
 
 MASTERY = 0.90  # phase 1 must bring every question task of A to this exact accuracy
@@ -316,15 +317,13 @@ def _commit() -> str | None:
 
 # ---------------------------------------------------------------------------- the PNG
 _W, _H, _SHARE_H, _M = 420, 220, 90, 30
-_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75),
-            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
 def chart(report: dict, curves: dict, arms) -> Image.Image:
     """One panel per arm: scores (0–1) against the step, A solid and thick, B thin; shares under it."""
     plan = report["plan"]
     tasks = list(plan["old"]) + list(plan["new"])
-    colour = {t: _COLOURS[i % len(_COLOURS)] for i, t in enumerate(tasks)}
+    colour = {t: COLOURS[i % len(COLOURS)] for i, t in enumerate(tasks)}
     legend_h = 14 * len(tasks) + 10
     image = Image.new("RGB", (len(arms) * (_W + _M) + _M, _H + _SHARE_H + 3 * _M + legend_h), "white")
     draw = ImageDraw.Draw(image)
@@ -332,42 +331,21 @@ def chart(report: dict, curves: dict, arms) -> Image.Image:
     for a, arm in enumerate(arms):
         x0 = _M + a * (_W + _M)
         draw.text((x0, 6), f"{arm}: validation score", fill="black")
-        _frame(draw, x0, _M, _W, _H, steps)
+        frame(draw, x0, _M, _W, _H, steps)
         for t in tasks:
             points = score_curve(curves[arm], t)
-            _polyline(draw, x0, _M, _W, _H, points, steps, colour[t], 3 if t in plan["old"] else 1)
+            polyline(draw, x0, _M, _W, _H, points, steps, colour[t], 3 if t in plan["old"] else 1)
         y_share = _M + _H + _M
         shares = {t: curves[arm].get(f"sampler/{t}/share", []) for t in tasks}
         top = max([v for points in shares.values() for _, v in points] + [0.1])
         top = math.ceil(top * 10) / 10  # the share axis runs from 0 to the next tenth above the largest
         draw.text((x0, y_share - 14), f"sampler shares (0 to {top:.1f})", fill="black")
-        _frame(draw, x0, y_share, _W, _SHARE_H, steps, top=f"{top:.1f}")
+        frame(draw, x0, y_share, _W, _SHARE_H, steps, top=f"{top:.1f}")
         for t in tasks:
-            _polyline(draw, x0, y_share, _W, _SHARE_H, [(s, v / top) for s, v in shares[t]], steps,
+            polyline(draw, x0, y_share, _W, _SHARE_H, [(s, v / top) for s, v in shares[t]], steps,
                       colour[t], 2 if t in plan["old"] else 1)
     y = _M + _H + _SHARE_H + 2 * _M
     for i, t in enumerate(tasks):
         draw.line((_M, y + 14 * i + 6, _M + 20, y + 14 * i + 6), fill=colour[t], width=3 if t in plan["old"] else 1)
         draw.text((_M + 26, y + 14 * i), t + (" (old)" if t in plan["old"] else " (new)"), fill="black")
     return image
-
-
-def _frame(draw: ImageDraw.ImageDraw, x: int, y: int, w: int, h: int, steps: int, top: str = "1") -> None:
-    """Axes from 0 to `top` (grid every quarter) over steps 0..`steps`, labelled at the corners."""
-    draw.rectangle((x, y, x + w, y + h), outline=(160, 160, 160))
-    for frac in (0.25, 0.5, 0.75):
-        draw.line((x, y + h * (1 - frac), x + w, y + h * (1 - frac)), fill=(230, 230, 230))
-    grey = (90, 90, 90)
-    draw.text((x + 2, y + 2), top, fill=grey)
-    draw.text((x + 2, y + h - 12), "0", fill=grey)
-    draw.text((x, y + h + 2), "step 0", fill=grey)
-    draw.text((x + w - 60, y + h + 2), f"step {steps}", fill=grey)
-
-
-def _polyline(draw, x, y, w, h, points, steps, fill, width) -> None:
-    xy = [(x + w * min(1.0, s / steps), y + h * (1 - max(0.0, min(1.0, v)))) for s, v in points]
-    if len(xy) == 1:
-        draw.ellipse((xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2), fill=fill)
-    elif xy:
-        draw.line(xy, fill=fill, width=width)
-
