@@ -43,6 +43,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callbacks.best_checkpoint import MANIFEST, read_manifest, resolve_checkpoint  # noqa: E402
+from penguin.bench_forgetting import BOOSTED  # noqa: E402
 from penguin.curves_png import COLOURS, frame, polyline  # noqa: E402
 from penguin.evaluate import evaluate  # noqa: E402
 from penguin.fit_runs import read_curves  # noqa: E402
@@ -53,7 +54,6 @@ ACCURACY = 0.90
 ARROW = {"edit_ratio": 0.35, "copy_scene/mse": 0.002, "draw_line_to_gold/mse": 0.005}
 CONTROL_MSE = 0.003
 END_POINTS, END_LOSS = 0.03, 0.10
-BOOSTED = 1.05
 
 
 def final_targets(table: dict[str, dict[str, float]]) -> list[dict]:

@@ -20,7 +20,7 @@ tiny losses (say 1e-5 → 3e-5) from counting as large relative regressions:
 | ≤ r·(1 + recover_tolerance), while regressed | "recovered": the task leaves the regressed state          |
 | anything, while not regressed (recovery too) | boost ← 1 + (boost − 1) · decay                           |
 
-**Re-basing** (`rebase_after` = n, off by default): a regressed task that has stalled — n
+**Re-basing** (`rebase_after` = n, default 3): a regressed task that has stalled — n
 evaluations in a row without its fast average falling below its lowest since it regressed by
 more than `recover_tolerance`, so more training is not bringing it back — takes its current level
 as its new `best`, leaves the regressed state ("rebased") and its boost decays. Without it a task whose loss settles
@@ -83,9 +83,9 @@ Args:
     staleness_weight: mass of the staleness term, ≥ 0, with progress_weight + staleness_weight
         ≤ 1 (default 0: off).
     rebase_after: evaluations a regressed task may stall before its best is re-based (an integer
-        ≥ 1, or None: never; default None).
+        ≥ 1, or None: never; default 3).
     severe: relative rise above best that boosts without waiting for `patience`, ≥ `tolerance`
-        (or None: always wait; default None).
+        (or None: always wait; default 1.0: the fast average at twice the best).
 
 Logs per task: ``share``, ``boost``, ``regressed`` (0/1) and, once seen, ``fast``, ``slow``,
 ``best`` — as ``"<task>/<what>"``.
@@ -126,7 +126,7 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
                  patience: int = 2, boost_factor: float = 2.0, max_boost: float = 4.0, decay: float = 0.5,
                  floor: float | None = None, fast_momentum: float = 0.5, slow_momentum: float = 0.9,
                  progress_weight: float = 0.0, staleness_weight: float = 0.0,
-                 rebase_after: int | None = None, severe: float | None = None) -> None:
+                 rebase_after: int | None = 3, severe: float | None = 1.0) -> None:
         super().__init__(tasks)
         n = len(self.tasks)
         numbers = dict(tolerance=tolerance, recover_tolerance=recover_tolerance, epsilon=epsilon, patience=patience,

@@ -55,7 +55,8 @@ def test_recovery_decays_back_to_parity():
 
 
 def test_hysteresis_band_holds_the_boost():
-    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0)  # regress above 1.1, recover at or below 1.05
+    # regress above 1.1, recover at or below 1.05; no severe shortcut, no re-basing: the band alone
+    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0, severe=None, rebase_after=None)
     feed(sampler, "arrow", [1.0, 2.0, 2.0])
     assert sampler.tracks["arrow"].boost == 2.0
     assert feed(sampler, "arrow", [1.08, 1.07, 1.09]) == [{}, {}, {}]
@@ -80,13 +81,13 @@ def test_isolated_threshold_crossings_do_not_trigger():
 
 
 def test_epsilon_keeps_tiny_losses_from_regressing():
-    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0)
+    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0, severe=None, rebase_after=None)
     assert feed(sampler, "arrow", [1e-5, 5e-5, 5e-5, 5e-5]) == [{}] * 4
     assert feed(sampler, "arrow", [5e-3, 5e-3]) == [{}, {"arrow": "regressed"}]
 
 
 def test_max_boost_bounds_the_boost():
-    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0, max_boost=3.0)
+    sampler = AdaptiveSampler(TASKS, fast_momentum=0.0, max_boost=3.0, severe=None, rebase_after=None)
     events = feed(sampler, "arrow", [1.0] + [5.0] * 12)
     assert [e for e in events if e] == [{"arrow": "regressed"}, {"arrow": "boosted"}]
     assert sampler.tracks["arrow"].boost == 3.0
@@ -252,7 +253,7 @@ def test_round_robin_trains_every_task_in_turn():
 def test_a_task_that_settles_higher_stays_boosted_unless_rebased():
     # The loss jumps from 1.0 to 1.5 and stays there: the task regressed, then settled.
     stream = [1.0, 1.5, 1.5] + [1.5] * 12
-    plain = AdaptiveSampler(TASKS, fast_momentum=0.0)
+    plain = AdaptiveSampler(TASKS, fast_momentum=0.0, rebase_after=None)
     feed(plain, "arrow", stream)
     assert plain.tracks["arrow"].regressed and plain.tracks["arrow"].boost == 4.0  # for ever
     rebased = AdaptiveSampler(TASKS, fast_momentum=0.0, rebase_after=4)
@@ -277,8 +278,9 @@ def test_a_regressed_task_still_improving_is_not_rebased():
 
 def test_a_severe_rise_boosts_at_once_and_a_small_one_waits_for_patience():
     # 1.0 → 3.0 is no noise: with `severe` 1.0 the first evaluation boosts; without, the second.
-    plain = AdaptiveSampler(TASKS, fast_momentum=0.0)
+    plain = AdaptiveSampler(TASKS, fast_momentum=0.0, severe=None)
     assert feed(plain, "arrow", [1.0, 3.0, 3.0]) == [{}, {}, {"arrow": "regressed"}]
+    assert AdaptiveSampler(TASKS).severe == 1.0 and AdaptiveSampler(TASKS).rebase_after == 3  # the defaults
     severe = AdaptiveSampler(TASKS, fast_momentum=0.0, severe=1.0)
     assert feed(severe, "arrow", [1.0, 3.0]) == [{}, {"arrow": "regressed"}]
     assert severe.tracks["arrow"].boost == 2.0 and severe.shares()["arrow"] > severe.shares()["side_qa"]
