@@ -228,7 +228,8 @@ def test_metrics_skip_masked_samples():
     vocab = 300
     # A prediction that is right on every answered sample and wrong elsewhere: exact_acc is 1.
     logits = torch.nn.functional.one_hot(last.reply_ids[:, 1:], vocab).float()
-    out = SimpleNamespace(text_logits=torch.cat([logits, logits[:, :1]], 1), image=None, value=None)
+    out = SimpleNamespace(text_logits=torch.cat([logits, logits[:, :1]], 1), image=None, value=None,
+                          prompt_logits=None)
     step_only = Episode(spec.task, (last,), spec.weights, spec.label_names, spec.question_kinds)
     metrics = TaskMetrics(spec.question_kinds)
     metrics.update(step_only, SimpleNamespace(outputs=[out]), torch.tensor(0.0))
