@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callbacks.best_checkpoint import MANIFEST, read_manifest, resolve_checkpoint  # noqa: E402
-from penguin.bench_forgetting import BOOSTED  # noqa: E402
+from penguin.bench_forgetting import BOOSTED, score_curve  # noqa: E402
 from penguin.curves_png import COLOURS, frame, polyline  # noqa: E402
 from penguin.evaluate import evaluate  # noqa: E402
 from penguin.fit_runs import read_curves  # noqa: E402
@@ -104,9 +104,7 @@ def ends_at_best(final_table: dict[str, dict[str, float]], best_tables: dict[str
         kind, final = score(metrics)
         step, best_metrics = best_tables.get(task, (None, {}))
         _, best = score(best_metrics)
-        tag = {"exact_acc": f"val/{task}/exact_acc", "1 - edit_ratio": f"val/{task}/edit_ratio"}.get(
-            kind, f"val/{task}/loss")
-        points = [(s, 1 - v if kind == "1 - edit_ratio" else v) for s, v in curves.get(tag, [])]
+        points = curves.get(f"val/{task}/loss", []) if kind == "loss" else score_curve(curves, task)
         curve_best = (min if kind == "loss" else max)(points, key=lambda p: p[1]) if points else (None, None)
         rows.append({"task": task, "score": kind, "final": final, "best": best, "best_step": step,
                      "met": final is not None and best is not None and ended_at_best(kind, best, final),
@@ -139,11 +137,8 @@ def chart(curves: dict[str, list[tuple[int, float]]], tasks) -> Image.Image:
     draw.text((m, 6), "validation score (0 to 1); control, language: loss / first loss", fill="black")
     frame(draw, m, m, w, h, steps)
     for t in tasks:
-        if f"val/{t}/exact_acc" in curves:
-            points = curves[f"val/{t}/exact_acc"]
-        elif f"val/{t}/edit_ratio" in curves:
-            points = [(s, 1 - v) for s, v in curves[f"val/{t}/edit_ratio"]]
-        else:
+        points = score_curve(curves, t)
+        if not points:
             loss = curves.get(f"val/{t}/loss", [])
             points = [(s, v / loss[0][1]) for s, v in loss] if loss and loss[0][1] > 0 else []
         polyline(draw, m, m, w, h, points, steps, colour[t], 2)
@@ -169,25 +164,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", help="write the numbers as JSON here")
     args = parser.parse_args(argv)
+    for flag, value in (("--val-batches", args.val_batches), ("--batch-size", args.batch_size)):
+        if value < 1:
+            print(f"error: {flag}: expected a positive integer, got {value}", file=sys.stderr)
+            return 2
     run = Path(args.run)
     ckpt = Path(args.ckpt) if args.ckpt else run / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
         print(f"error: --run {run}: no checkpoint {ckpt}; train it first "
               "(python -m penguin.fit --config configs/core_cpu.yaml)", file=sys.stderr)
         return 2
-    table = evaluate(ckpt, val_batches=args.val_batches, batch_size=args.batch_size)
+    try:
+        table = evaluate(ckpt, val_batches=args.val_batches, batch_size=args.batch_size)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     curves = read_curves(run)
     tasks = list(table)
     best_tables = {}
     for task in tasks:
         try:
             best = resolve_checkpoint(f"best:{task}", run)
-        except ValueError as e:
+            step = read_manifest(best.parent / MANIFEST)["tasks"][task]["step"]
+            best_tables[task] = (step, evaluate(best, tasks=[task], val_batches=args.val_batches,
+                                                batch_size=args.batch_size)[task])
+        except ValueError as e:  # no manifest, or a best file that cannot be read: no "best" for it
             print(f"warning: {e}", file=sys.stderr)
-            continue
-        step = read_manifest(best.parent / MANIFEST)["tasks"][task]["step"]
-        best_tables[task] = (step, evaluate(best, tasks=[task], val_batches=args.val_batches,
-                                            batch_size=args.batch_size)[task])
     final, ends = final_targets(table), ends_at_best(table, best_tables, curves)
     print(f"{'task':<20}{'metric':<24}{'value':>9}  target")
     for r in final:

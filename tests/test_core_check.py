@@ -56,3 +56,11 @@ def test_a_run_without_a_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert core_check.main(["--run", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no checkpoint" in err and "configs/core_cpu.yaml" in err
+    assert core_check.main(["--run", str(tmp_path), "--val-batches", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --val-batches: expected a positive integer, got 0"
+    broken = tmp_path / "run" / "checkpoints"
+    broken.mkdir(parents=True)
+    (broken / "last.ckpt").write_bytes(b"not a checkpoint")
+    assert core_check.main(["--run", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: --ckpt") and "not a readable" in err
