@@ -36,7 +36,10 @@ keeps boost exactly 1.
 **Shares.** From the state, after every `update` (and nowhere else, so that shares — and hence the
 schedule — are piecewise constant and identical on every rank):
 
-1. boosted = normalise(base_k · boost_k), base = `weights` normalised (uniform by default);
+1. boosted = normalise(floored_k · boost_k), floored = `weights` normalised (uniform by default)
+   and floored as in step 3: the boost multiplies the share the task has without it, so a task
+   whose base weight is below the floor (an old task given a small share) doubles its share when
+   its boost doubles, instead of staying at the floor until the boost outgrows floor / weight;
 2. mixed = (1 − progress_weight − staleness_weight) · boosted
            + progress_weight · progress + staleness_weight · staleness, where
    - progress ∝ max(0, (slow − fast) / max(slow, epsilon)): tasks that are learning right now
@@ -171,6 +174,7 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
                              f"got {progress_weight + staleness_weight!r}")
         base = normalised_weights(self.tasks, weights, "weights") if weights is not None else {}
         self.base = [base.get(task, 1.0) for task in self.tasks]
+        self.floored_base = floor_shares(_normalise(self.base), float(floor))  # the shares at boost 1
         self.tolerance = float(tolerance)
         self.recover_tolerance = float(recover_tolerance)
         self.epsilon = float(epsilon)
@@ -252,7 +256,7 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
 
     def _compute_shares(self) -> list[float]:
         tracks = [self.tracks[task] for task in self.tasks]
-        boosted = _normalise([b * t.boost for b, t in zip(self.base, tracks)])
+        boosted = _normalise([b * t.boost for b, t in zip(self.floored_base, tracks)])
         mixed = [(1 - self.progress_weight - self.staleness_weight) * p for p in boosted]
         if self.progress_weight > 0:
             progress = [max(0.0, (t.slow - t.fast) / max(t.slow, self.epsilon)) if t.fast is not None else 0.0

@@ -104,6 +104,19 @@ def test_floor_is_exact():
     assert shares["arrow"] == pytest.approx(0.6)
 
 
+def test_boost_multiplies_a_floored_share():
+    """A task whose base weight is below the floor (an old task given a small share) still gets
+    boost × the share it has unboosted: the boost acts on the floored share, not on the raw weight."""
+    weights = {"arrow": 0.01, **{t: 1.0 for t in TASKS[1:]}}
+    sampler = AdaptiveSampler(TASKS, weights=weights, fast_momentum=0.0, severe=None, rebase_after=None)
+    assert sampler.shares()["arrow"] == pytest.approx(0.1)  # the floor, 0.5 / 5
+    feed(sampler, "arrow", [1.0, 3.0, 3.0])
+    assert sampler.tracks["arrow"].boost == 2.0
+    # floored shares 0.1 (arrow) and 0.225 (each other); arrow doubled, then all renormalised
+    assert sampler.shares()["arrow"] == pytest.approx(0.2 / 1.1)
+    assert sampler.shares()["side_qa"] == pytest.approx(0.225 / 1.1)
+
+
 def test_floor_shares_water_filling():
     rng = random.Random(1)
     for _ in range(200):
