@@ -243,11 +243,37 @@ class TaskDataModule(EpisodeStreamModule):
             total += len(labels)
         return {name: float(c / total) for name, c in zip(self.label_names, counts)}
 
-    def baselines(self) -> dict[str, float]:
-        """Reference levels of this task's validation metrics that need no brain, `{metric: value}`
-        (e.g. `language`'s `unigram_perplexity`); `penguin.evaluate` prints them beside the metrics.
-        None by default."""
-        return {}
+    def baselines(self, n_train: int = 2000) -> dict[str, float]:
+        """Reference levels of this task's validation metrics that need no brain, `{metric: value}`;
+        `penguin.evaluate` prints them beside the metrics.
+
+        Here `chance_exact_acc`, for a task whose answered steps all carry labels: the exact accuracy
+        on this task's own validation batches of an answerer that sees only the question's kind and
+        always gives the answer most frequent for that kind in about `n_train` training samples (a
+        seed of its own). For a `balanced` task that is one over the kind's answers, give or take
+        the same sampling noise the brain's accuracy has on those batches; an accuracy near it means
+        the brain has not learned to use the input. Tasks add their own (`language`:
+        `unigram_perplexity`).
+        """
+        counts: dict[tuple[int, int], int] = {}
+        seen, i = 0, 0
+        while seen < n_train:
+            answered = _answered(self.sample(generator_for(self.seed, self.name, "chance", i), 256))
+            i += 1
+            if answered is None or (i > 64 and seen == 0):
+                return {}
+            for pair in zip(*(t.tolist() for t in answered)):
+                counts[pair] = counts.get(pair, 0) + 1
+                seen += 1
+        majority: dict[int, tuple[int, int]] = {}  # kind -> (count, answer)
+        for (kind, label), n in sorted(counts.items()):
+            majority[kind] = max(majority.get(kind, (0, label)), (n, label))
+        hits, total = 0, 0
+        for key in self.validation_keys():
+            kinds, labels = _answered(self.validation_batch(key))
+            hits += sum(majority.get(k, (0, -2))[1] == label for k, label in zip(kinds.tolist(), labels.tolist()))
+            total += len(labels)
+        return {"chance_exact_acc": hits / total} if total else {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"consumed": self.consumed}
@@ -259,3 +285,21 @@ class TaskDataModule(EpisodeStreamModule):
 def _check_int(name: str, value: Any, minimum: int, hint: str = "") -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}" + (f"; {hint}" if hint else ""))
+
+
+def _answered(spec: EpisodeSpec) -> tuple[Tensor, Tensor] | None:
+    """`(kind, label)` of every answered sample of every answering step of `spec`, concatenated;
+    None when an answering step has no labels (its answers are not classes)."""
+    kinds, labels = [], []
+    for step in spec.steps:
+        if not step.has_answer:
+            continue
+        if step.labels is None:
+            return None
+        keep = step.labels >= 0
+        kind = step.question if step.question is not None else torch.zeros_like(step.labels)
+        kinds.append(kind[keep])
+        labels.append(step.labels[keep])
+    if not labels:
+        return None
+    return torch.cat(kinds), torch.cat(labels)

@@ -49,4 +49,4 @@ class Language(TaskDataModule):
         step = text_step(self.pool.ids, replies, answer_loss=False, pad_id=self.tokenizer.pad_id)
         counts = torch.bincount(step.prompt_ids[:, 1:][step.lm_mask]).double()
         p = counts[counts > 0] / counts.sum()
-        return {"unigram_perplexity": float(torch.exp(-(p * p.log()).sum()))}
+        return {**super().baselines(), "unigram_perplexity": float(torch.exp(-(p * p.log()).sum()))}

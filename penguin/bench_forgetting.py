@@ -21,6 +21,9 @@ A seeded, controlled experiment in two phases, each a real `python -m penguin.fi
 | `lr_scale` | fixed shares, and A's steps at `--old-lr-scale` × the learning rate (the task option `lr_scale`) |
 
 Extra sampler options for the adaptive arm are given with `--adaptive-options '{"tolerance": 0.05}'`.
+An arm is reused when a run with the same setting — the sampler's options with its defaults filled
+in, so a changed default is a new setting — finished before; `--fresh` runs the arms again anyway
+(after a change to the code, which the setting does not see).
 
 **Reported** (`OUT/forgetting.json`, and the table printed): whether phase 1 brought every
 question task of A to `MASTERY` (0.90); per task of A its best validation score in phase 1, the
@@ -28,7 +31,9 @@ lowest and the final score in phase 2 and the training steps the sampler boosted
 from one validation to the next); per task of B its final score;
 per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
 phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
-`TARGET_B_RATIO` × `static`'s. `OUT/forgetting.png` has one panel per arm: every task's
+`TARGET_B_RATIO` × `static`'s — counting only the B tasks `static` learned, whose final score is
+more than `LEARNED_MARGIN` above the task's chance (`baselines()["chance_exact_acc"]` on the same
+validation batches): 0.9 × a score at chance measures noise, not competition. `OUT/forgetting.png` has one panel per arm: every task's
 validation score against the step (A solid, B thin), and the sampler's shares under it.
 
 A task's **score** is its exact accuracy (`val/<task>/exact_acc`) for a question task and
@@ -60,6 +65,7 @@ TARGET_FINAL_DROP = 0.03
 TARGET_B_RATIO = 0.9
 ARMS = ("static", "adaptive", "lr_scale")
 BOOSTED = 1.05  # a boost at least this counts as boosted in the report
+LEARNED_MARGIN = 0.10  # a B task static learned ends this far above chance (3 standard errors at 256 samples)
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="runs/forgetting", help="where the fit runs go (default: %(default)s)")
     parser.add_argument("--out", default="bench/forgetting", help="folder of forgetting.json/.png (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few steps")
+    parser.add_argument("--fresh", action="store_true", help="run the phase-2 arms again even where a finished run "
+                        "with the same setting exists (phase 1 is still reused)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,13 +161,13 @@ def run(args: argparse.Namespace) -> int:
             for t in plan.old:
                 options[t]["lr_scale"] = plan.old_lr_scale
         sampler = "adaptive" if arm == "adaptive" else "static"
-        sampler_options = {"weights": weights, **(adaptive_options if arm == "adaptive" else {})}
+        sampler_options = _resolved(sampler, {"weights": weights, **(adaptive_options if arm == "adaptive" else {})})
         setting = {"phase1": plan.phase1_key(), "steps": plan.phase2_steps, "val_every": plan.phase2_val_every,
                    "lr": plan.phase2_lr, "warmup": plan.phase2_warmup, "val_batches": plan.val_batches, "batch": plan.batch_size, "sampler": sampler,
                    "sampler_options": sampler_options, "task_options": options}
         key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:10]
         folder, arm_done = runs / f"phase2_{arm}_{key}", runs / f"phase2_{arm}_{key}" / "arm_done.json"
-        if arm_done.is_file():  # the same arm with the same setting ran to its end before
+        if arm_done.is_file() and not args.fresh:  # the same arm with the same setting ran to its end before
             print(f"{folder.name}: reusing", flush=True)
         else:
             _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler,
@@ -169,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             arm_done.write_text(json.dumps(setting) + "\n")
         curves[arm] = read_curves(folder)
         settings[arm] = setting
-    report = summarise(plan, curves, args.arms)
+    report = summarise(plan, curves, args.arms, chance_scores(plan))
     report["settings"] = settings
     report.update(command=args.command_line, date=time.strftime("%Y-%m-%d"), commit=_commit(),
                   minutes=(time.time() - started) / 60)
@@ -178,6 +186,32 @@ def run(args: argparse.Namespace) -> int:
     print_table(report)
     print(f"wrote {out / 'forgetting.json'} and {out / 'forgetting.png'}")
     return 0
+
+
+def _resolved(sampler: str, options: dict) -> dict:
+    """`options` with the sampler's other options at their defaults (what the run will use)."""
+    import inspect
+
+    from lit_modules.sampler import TaskSampler
+
+    parameters = list(inspect.signature(TaskSampler.registry[sampler]).parameters.values())[1:]
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return {**defaults, **options}
+
+
+def chance_scores(plan: Plan) -> dict[str, float]:
+    """Each task's `chance_exact_acc` on the validation batches the arms score it on (none for a
+    task whose answers are not classes)."""
+    from datamodules import registry
+
+    out = {}
+    for task in plan.old + plan.new:
+        module = registry.get(task)(**plan.task_options.get(task, {}), val_batches=plan.val_batches, batch_size=plan.batch_size,
+                                    image_size=64)
+        chance = module.baselines().get("chance_exact_acc")
+        if chance is not None:
+            out[task] = chance
+    return out
 
 
 def _check(plan: Plan) -> None:
@@ -238,7 +272,7 @@ def boosted_steps(curves: dict, task: str, last_step: int) -> int:
     return total
 
 
-def summarise(plan: Plan, curves: dict, arms) -> dict:
+def summarise(plan: Plan, curves: dict, arms, chance: dict[str, float]) -> dict:
     phase1 = curves["phase1"]
     old = {}
     for task in plan.old:
@@ -263,7 +297,7 @@ def summarise(plan: Plan, curves: dict, arms) -> dict:
             scores = score_curve(arm_curves, task)
             loss = arm_curves.get(f"val/{task}/loss", [])
             entry["new"][task] = {"final": scores[-1][1] if scores else None,
-                                  "final_loss": loss[-1][1] if loss else None}
+                                  "final_loss": loss[-1][1] if loss else None, "chance": chance.get(task)}
         entry["shares"] = {t: arm_curves.get(f"sampler/{t}/share", []) for t in plan.old + plan.new}
         result["arms"][arm] = entry
     result["targets"] = targets(result, plan)
@@ -279,15 +313,23 @@ def targets(result: dict, plan: Plan) -> dict:
             continue
         finals = [e["final_drop"] for e in entry["old"].values()]
         dips = [(e["dip"], static["old"][t]["dip"]) for t, e in entry["old"].items()]
-        ratios = [(e["final"], static["new"][t]["final"]) for t, e in entry["new"].items()]
+        ratios = [(e["final"], static["new"][t]["final"]) for t, e in entry["new"].items() if _learned(static["new"][t])]
         out[arm] = {
             "old_final_within": all(f is not None and f <= TARGET_FINAL_DROP for f in finals),
             "old_dip_at_most_half_of_static": all(d is not None and s is not None and d <= max(0.0, s) / 2
                                                   for d, s in dips),
             "new_at_least_ratio_of_static": all(f is None or s is None or f >= TARGET_B_RATIO * s for f, s in ratios),
+            "new_compared": [t for t in entry["new"] if _learned(static["new"][t])],
             "static_forgot": any(s["dip"] is not None and s["dip"] > TARGET_FINAL_DROP for s in static["old"].values()),
         }
     return out
+
+
+def _learned(static_new: dict) -> bool:
+    """Whether `static` learned a B task: its final score is more than `LEARNED_MARGIN` above
+    chance (a task without a chance level, or without a score, always counts)."""
+    final, chance = static_new["final"], static_new.get("chance")
+    return final is None or chance is None or final > chance + LEARNED_MARGIN
 
 
 def print_table(report: dict) -> None:
@@ -302,7 +344,8 @@ def print_table(report: dict) -> None:
             print(f"{arm:<10}{task:<22}{_num(old[task]['phase1_best']):>13}{_num(e['lowest']):>9}"
                   f"{_num(e['final']):>8}{e['boosted_steps']:>9}")
         for task, e in entry["new"].items():
-            print(f"{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{_num(e['final']):>8}")
+            chance = "" if e.get("chance") is None else f"   chance {e['chance']:.3f}"
+            print(f"{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{_num(e['final']):>8}{chance}")
     for arm, t in report["targets"].items():
         print(f"{arm}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
 

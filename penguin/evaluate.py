@@ -13,7 +13,8 @@ training run validated on — and prints one row per task: loss, exact-answer an
 image MSE/PSNR and edit ratio, value MAE, read-out accuracy (the share of drawings whose read-out
 meets the read-out goal; blank where a task has no such target), the prompt's perplexity where
 the task scores it (the LM term) and beside it the task's brain-free reference levels
-(`baselines()`: `language`'s unigram perplexity), then one indented
+(`baselines()`: a question task's `chance_exact_acc`, the accuracy of always giving a kind's
+most frequent answer; `language`'s unigram perplexity), then one indented
 row per question kind (its exact-answer accuracy or image MSE). `--json` prints
 one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
 input | target | prediction.
@@ -46,7 +47,7 @@ from lit_modules.brain_module import BrainModule
 from penguin.visual import prediction_grid, save_png
 
 COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae", "readout_acc", "perplexity",
-           "unigram_perplexity")
+           "chance_exact_acc", "unigram_perplexity")
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule, dict]:

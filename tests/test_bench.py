@@ -328,18 +328,24 @@ def test_forgetting_targets_and_boosted_steps_follow_their_definitions():
     curves = {"sampler/side_qa/boost": [(0, 1.0), (100, 2.0), (200, 1.0)]}
     assert bf.boosted_steps(curves, "side_qa", 300) == 100  # boosted from step 100 to 200 only
 
-    def arm(lowest, final, new):
+    def arm(lowest, final, new, chance=0.5):
         return {"old": {"side_qa": {"lowest": lowest, "final": final, "dip": 0.95 - lowest,
                                     "final_drop": 0.95 - final, "boosted_steps": 0}},
-                "new": {"turn_qa": {"final": new, "final_loss": 0.1}}}
+                "new": {"turn_qa": {"final": new, "final_loss": 0.1, "chance": chance}}}
 
     result = {"arms": {"static": arm(0.60, 0.70, 0.80), "good": arm(0.85, 0.93, 0.75),
                        "shallow": arm(0.90, 0.90, 0.80), "weak_b": arm(0.85, 0.93, 0.70)}}
     t = bf.targets(result, plan)
     assert t["good"] == {"old_final_within": True, "old_dip_at_most_half_of_static": True,
-                         "new_at_least_ratio_of_static": True, "static_forgot": True}
+                         "new_at_least_ratio_of_static": True, "new_compared": ["turn_qa"], "static_forgot": True}
     assert not t["shallow"]["old_final_within"]  # 5 points below its phase-1 best at the end
     assert not t["weak_b"]["new_at_least_ratio_of_static"]  # 0.70 < 0.9 × 0.80
+    # a B task static did not learn (0.57, within LEARNED_MARGIN of chance 0.5) is not compared
+    at_chance = {"arms": {"static": arm(0.60, 0.70, 0.57), "noise": arm(0.85, 0.93, 0.45)}}
+    t = bf.targets(at_chance, plan)["noise"]
+    assert t["new_at_least_ratio_of_static"] and t["new_compared"] == []
+    learned = {"arms": {"static": arm(0.60, 0.70, 0.61), "worse": arm(0.85, 0.93, 0.45)}}
+    assert not bf.targets(learned, plan)["worse"]["new_at_least_ratio_of_static"]  # 0.61 > 0.5 + 0.10
 
 
 @pytest.mark.timeout(300)
@@ -353,6 +359,9 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
         old = entry["old"]["near_gold_qa"]
         assert old["final"] is not None and 0 <= old["final"] <= 1 and old["boosted_steps"] >= 0
         assert entry["new"]["arrow"]["final"] is not None and entry["shares"]["arrow"]
+        assert entry["new"]["arrow"]["chance"] is None and 0 < entry["new"]["turn_qa"]["chance"] < 1
+    adaptive = json.loads(next(runs.glob("phase2_adaptive_*.json")).read_text())["data"]["sampler_options"]
+    assert adaptive["severe"] == 1.0 and adaptive["rebase_after"] == 3  # the defaults, written out
     assert report["old"]["near_gold_qa"]["phase1_best"] is not None
     assert (out / "forgetting.png").stat().st_size > 0
     assert "phase1_" in capsys.readouterr().out
@@ -360,6 +369,8 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     printed = capsys.readouterr().out
     assert "phase 1: reusing" in printed and "reusing" in printed.split("phase2_static_")[1].splitlines()[0]
     assert "phase2_lr_scale_" in printed
+    assert bench.main([*argv, "--arms", "static", "--fresh"]) == 0  # --fresh runs the arm again
+    assert "reusing" not in capsys.readouterr().out.split("phase2_static_")[1].splitlines()[0]
     config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
     plan = bench_forgetting_plan()
     assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == plan.old_lr_scale

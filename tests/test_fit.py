@@ -100,6 +100,7 @@ def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, t
     assert language["perplexity"] > 1
     assert language["unigram_perplexity"] == pytest.approx(registry.get("language")().baselines()["unigram_perplexity"])
     assert "unigram_perplexity" not in printed["side_qa"]
+    assert 0 < printed["side_qa"]["chance_exact_acc"] < 1 and "chance_exact_acc" not in printed["arrow"]
     table = evaluate.evaluate(ckpt, tasks=["side_qa", "arrow"], batch_size=3, out=tmp_path)
     assert set(table) == {"side_qa", "arrow"}
     assert 0 <= table["side_qa"]["exact_acc"] <= 1 and table["arrow"]["psnr"] > 0
