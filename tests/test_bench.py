@@ -371,6 +371,10 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     assert "phase2_lr_scale_" in printed
     assert bench.main([*argv, "--arms", "static", "--fresh"]) == 0  # --fresh runs the arm again
     assert "reusing" not in capsys.readouterr().out.split("phase2_static_")[1].splitlines()[0]
+    assert bench.main([*argv, "--arms", "static", "--phase2-seed", "1"]) == 0  # another seed: another run
+    assert "reusing" not in capsys.readouterr().out.split("phase2_static_")[1].splitlines()[0]
+    seeds = sorted(json.loads(f.read_text())["data"]["seed"] for f in runs.glob("phase2_static_*.json"))
+    assert seeds == [0, 1]
     config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
     plan = bench_forgetting_plan()
     assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == plan.old_lr_scale
