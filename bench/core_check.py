@@ -8,7 +8,8 @@ their targets, and did any task end worse than its own best?
 The final numbers are `python -m penguin.evaluate`'s (`penguin.evaluate.evaluate`) on the run's
 last checkpoint, over 16 validation batches of 32 — 512 samples per task, the task's fixed
 validation seeds. The questions' validation sets are balanced over their answers by the tasks
-themselves (`balanced`, see each task's docstring), so chance is one over a kind's answers.
+themselves (`balanced`, see each task's docstring); each question's chance level on the same
+samples (evaluate's `chance_exact_acc`: a kind's most frequent answer, ≈ 0.5) is printed beside it.
 
 | task                    | target (final, 512 samples)                                         |
 |-------------------------|---------------------------------------------------------------------|
@@ -60,12 +61,14 @@ def final_targets(table: dict[str, dict[str, float]]) -> list[dict]:
     """One row per target: `{task, metric, value, target, met}` from evaluate's table."""
     rows = []
 
-    def row(task, metric, value, target, met):
-        rows.append({"task": task, "metric": metric, "value": value, "target": target, "met": bool(met)})
+    def row(task, metric, value, target, met, chance=None):
+        rows.append({"task": task, "metric": metric, "value": value, "target": target, "met": bool(met),
+                     "chance": chance})
 
     for task in QUESTIONS:
         value = table.get(task, {}).get("exact_acc")
-        row(task, "exact_acc", value, f">= {ACCURACY}", value is not None and value >= ACCURACY)
+        row(task, "exact_acc", value, f">= {ACCURACY}", value is not None and value >= ACCURACY,
+            table.get(task, {}).get("chance_exact_acc"))
     arrow = table.get("arrow", {})
     for metric, bound in ARROW.items():
         value = arrow.get(metric)
@@ -194,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'task':<20}{'metric':<24}{'value':>9}  target")
     for r in final:
         value = "—" if r["value"] is None else f"{r['value']:.4f}"
-        print(f"{r['task']:<20}{r['metric']:<24}{value:>9}  {r['target']:<18}{'met' if r['met'] else 'MISSED'}")
+        chance = "" if r["chance"] is None else f"  (chance {r['chance']:.3f})"
+        print(f"{r['task']:<20}{r['metric']:<24}{value:>9}  {r['target']:<18}{'met' if r['met'] else 'MISSED'}{chance}")
     print(f"\n{'task':<20}{'score':<16}{'best ckpt':>10}{'step':>7}{'final':>9}  ends at its best"
           f"   (curve: best, step, final)")
     for r in ends:

@@ -13,7 +13,7 @@ spec.loader.exec_module(core_check)
 
 
 def _table(accuracy=0.95, edit=0.30, copy=0.001, draw=0.004, control=0.002, perplexity=3.0, unigram=50.0):
-    table = {task: {"loss": 0.1, "exact_acc": accuracy} for task in core_check.QUESTIONS}
+    table = {task: {"loss": 0.1, "exact_acc": accuracy, "chance_exact_acc": 0.5} for task in core_check.QUESTIONS}
     table["arrow"] = {"loss": 0.2, "edit_ratio": edit, "copy_scene/mse": copy, "draw_line_to_gold/mse": draw}
     table["control"] = {"loss": 0.1, "mse": control}
     table["language"] = {"loss": 1.0, "perplexity": perplexity, "unigram_perplexity": unigram}
@@ -29,6 +29,8 @@ def test_every_core_target_is_met_inside_its_bound_and_missed_outside():
     missed = _met(core_check.final_targets(_table(accuracy=0.89, edit=0.36, copy=0.0021, draw=0.0051,
                                                   control=0.0031, perplexity=50.0)))
     assert not any(missed.values()) and len(missed) == len(core_check.QUESTIONS) + 5
+    rows = core_check.final_targets(_table())  # each question carries its chance level, the others none
+    assert {r["task"]: r["chance"] for r in rows if r["chance"] is not None} == dict.fromkeys(core_check.QUESTIONS, 0.5)
     one = _table()
     one["side_qa"]["exact_acc"] = 0.5
     assert [k for k, ok in _met(core_check.final_targets(one)).items() if not ok] == [("side_qa", "exact_acc")]
