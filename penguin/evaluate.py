@@ -80,7 +80,9 @@ def evaluate(ckpt: str | Path, *, tasks: list[str] | None = None, device: str = 
              val_batches: int | None = None, out: Path | None = None) -> dict[str, dict[str, float]]:
     """Validation metrics per task: `{task: {metric: value}}`. Writes PNG grids when `out` is set."""
     module, data_settings = load_checkpoint(ckpt, device)
-    settings = {**data_settings}
+    # Validation visits every task and samples none; the training sampler's options (weights over
+    # every trained task) would refuse a subset, so evaluation builds the data with the uniform one.
+    settings = {**data_settings, "sampler": "uniform", "sampler_options": {}}
     if tasks:
         unknown = sorted(set(tasks) - set(module.task_names))
         if unknown:

@@ -90,6 +90,18 @@ def test_the_fit_writes_image_grids_and_answer_samples(all_tasks_run):
     assert {"answers/side_qa/text_summary", "answers/turn_qa/text_summary"} <= tags["tensors"]
 
 
+def test_evaluate_a_subset_of_a_run_with_sampler_weights(all_tasks_run, tmp_path):
+    """A run whose sampler has base weights over every task still evaluates one task (the weights
+    name tasks the subset leaves out; evaluation samples no task)."""
+    checkpoint = torch.load(all_tasks_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    names = list(checkpoint["datamodule_hyper_parameters"]["tasks"])
+    checkpoint["datamodule_hyper_parameters"].update(
+        sampler="adaptive", sampler_options={"weights": {t: 1.0 + i for i, t in enumerate(names)}})
+    torch.save(checkpoint, tmp_path / "weighted.ckpt")
+    table = evaluate.evaluate(tmp_path / "weighted.ckpt", tasks=["side_qa"], batch_size=3, val_batches=1)
+    assert set(table) == {"side_qa"} and 0 <= table["side_qa"]["exact_acc"] <= 1
+
+
 def test_evaluate_prints_every_task_and_writes_prediction_grids(all_tasks_run, tmp_path, capsys):
     ckpt = all_tasks_run / "checkpoints" / "last.ckpt"
     assert evaluate.main(["--ckpt", str(ckpt), "--json", "--batch-size", "3", "--out", str(tmp_path)]) == 0
