@@ -78,5 +78,6 @@ def test_unigram_perplexity_is_the_pool_token_frequencies_perplexity():
     assert 1 < unigram < len(counts)  # below uniform over the tokens used: the frequencies are uneven
 
 
-def test_other_tasks_have_no_baselines():
-    assert registry.get("side_qa")().baselines() == {}
+def test_only_language_has_a_unigram_baseline():
+    assert set(registry.get("side_qa")().baselines()) == {"chance_exact_acc"}  # tests/test_chance.py
+    assert registry.get("arrow")().baselines() == {}
