@@ -231,6 +231,8 @@ def _check(plan: Plan) -> None:
     for name in ("phase1_steps", "phase2_steps", "val_every", "phase2_val_every", "val_batches", "batch_size"):
         if getattr(plan, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(plan, name)}")
+    if plan.phase2_seed < 0:
+        raise ValueError(f"--phase2-seed: expected an integer >= 0, got {plan.phase2_seed}")
     if plan.phase2_warmup < 0:
         raise ValueError(f"--phase2-warmup: expected an integer >= 0, got {plan.phase2_warmup}")
     if not (math.isfinite(plan.phase2_lr) and plan.phase2_lr > 0):

@@ -388,6 +388,9 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     with pytest.raises(SystemExit) as exit_:
         bench.main(["forgetting", "--phase2-lr", "-1"])
     assert exit_.value.code == 2 and "--phase2-lr: expected a positive number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["forgetting", "--phase2-seed", "-1"])
+    assert exit_.value.code == 2 and "--phase2-seed: expected an integer >= 0" in capsys.readouterr().err
 
 
 def bench_forgetting_plan():
