@@ -40,8 +40,9 @@ at once, exit 1):
 **One run per folder**: a run writes its checkpoints to `runs/<name>/checkpoints` and nowhere
 else. A fresh run (no `--ckpt_path`) whose folder already holds checkpoints is refused (exit 2)
 unless it says what it means: `--ckpt_path last` continues the earlier run, `--restart true` starts
-over after moving the earlier checkpoints to `runs/<name>/checkpoints.old-<UTC time>/` (nothing is
-deleted), or another `--name`. Resumed progress always goes to the run's own `last.ckpt` — never
+over after moving the earlier checkpoints to `runs/<name>/checkpoints.old-<UTC time>/` and its
+TensorBoard files to `runs/<name>/tensorboard.old-<UTC time>/` (nothing is deleted; the run
+folder's curves are the new run's alone), or another `--name`. Resumed progress always goes to the run's own `last.ckpt` — never
 a `last-v1.ckpt` — also when the run folder was moved or copied (a checkpoint given by path from
 elsewhere continues into this run's folder). Under SLURM, Lightning resumes a run without
 `--ckpt_path` from its auto-requeue checkpoint (`<default_root_dir>/hpc_ckpt_N.ckpt`, written on
@@ -307,25 +308,41 @@ def main(args: list[str] | None = None) -> int:
 
 def claim_run_folder(checkpoints: Path, ckpt_path: str | None, restart: bool, is_global_zero: bool) -> None:
     """The run-folder rule (module docstring): a fresh run does not write beside an earlier run's
-    checkpoints; `--restart true` moves them aside first (rank 0 does, the other ranks skip the
-    check). Raises a one-line ValueError."""
+    checkpoints; `--restart true` moves them aside first, and the earlier run's TensorBoard
+    `version_*` folders with them, so the run folder's curves are the new run's alone (rank 0 does,
+    the other ranks skip the check). Raises a one-line ValueError."""
     if restart and ckpt_path is not None:
         raise ValueError(f"--restart true starts the run afresh and --ckpt_path {ckpt_path} continues it; give one")
-    held = sorted(p.name for p in checkpoints.glob("*.ckpt"))
-    if not held or ckpt_path is not None:
+    if ckpt_path is not None:
         return
-    if not restart:
+    held = sorted(p.name for p in checkpoints.glob("*.ckpt"))
+    if held and not restart:
         files = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
         raise ValueError(f"{checkpoints} already holds an earlier run's checkpoints ({files}); continue "
                          f"it with --ckpt_path last, start it over with --restart true (moves them to "
                          f"{checkpoints.name}.old-<time>), or choose another --name")
-    if is_global_zero:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        aside, n = checkpoints.with_name(f"{checkpoints.name}.old-{stamp}"), 1
-        while aside.exists():
-            aside, n = checkpoints.with_name(f"{checkpoints.name}.old-{stamp}-{n}"), n + 1
+    if not (restart and is_global_zero):
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    if held:
+        aside = _unused(checkpoints.with_name(f"{checkpoints.name}.old-{stamp}"))
         checkpoints.rename(aside)
         print(f"--restart: moved the earlier checkpoints to {aside}", flush=True)
+    versions = sorted(p for p in checkpoints.parent.glob("version_*") if p.is_dir())
+    if versions:
+        logs = _unused(checkpoints.with_name(f"tensorboard.old-{stamp}"))
+        logs.mkdir()
+        for version in versions:
+            version.rename(logs / version.name)
+        print(f"--restart: moved the earlier TensorBoard files to {logs}", flush=True)
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path-1`, `path-2`, … : the first name that does not exist."""
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
+    return candidate
 
 
 def check_resume(path: str, model: BrainModule, data: TaskMixture) -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from penguin import evaluate, fit
+from penguin.fit_runs import read_curves
 
 TINY = ["--model.preset", "tiny64", "--data.batch_size", "4", "--data.val_batches", "1",
         "--data.tasks", "[side_qa, arrow]", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
@@ -60,6 +61,19 @@ def test_a_fresh_run_refuses_a_folder_with_checkpoints_and_restart_moves_them_as
     assert f"--restart: moved the earlier checkpoints to {aside}" in capsys.readouterr().out
     assert sorted(p.name for p in aside.iterdir()) == before and _step(aside / "last.ckpt") == 2
     assert _step(checkpoints / "last.ckpt") == 1
+    # the earlier run's TensorBoard files move aside too: the run folder's curves are this run's alone
+    (logs,) = tmp_path.glob("a/tensorboard.old-*")
+    assert [p.name for p in logs.iterdir()] == ["version_0"] and list(logs.glob("version_0/events.*"))
+    assert [s for s, _ in read_curves(logs)["val/side_qa/loss"]] == [1]  # the earlier run validated at step 1
+    assert "val/side_qa/loss" not in read_curves(tmp_path / "a")  # this 1-step run did not validate
+
+
+def test_restart_moves_an_earlier_runs_curves_aside_even_without_checkpoints(tmp_path, capsys):
+    assert _fit(tmp_path, "--name", "b", "--trainer.max_steps", "2") == 0
+    shutil.rmtree(tmp_path / "b" / "checkpoints")  # a run stopped before its first checkpoint leaves curves only
+    assert _fit(tmp_path, "--name", "b", "--restart", "true", "--trainer.max_steps", "2") == 0
+    assert "--restart: moved the earlier TensorBoard files to" in capsys.readouterr().out
+    assert [step for step, _ in read_curves(tmp_path / "b")["val/side_qa/loss"]] == [1]  # one run's, not two
 
 
 def test_a_moved_run_resumes_into_its_own_last_ckpt(earlier, tmp_path):
