@@ -23,8 +23,9 @@ A seeded, controlled experiment in two phases, each a real `python -m penguin.fi
 Extra sampler options for the adaptive arm are given with `--adaptive-options '{"tolerance": 0.05}'`.
 An arm is reused when a run with the same setting — the sampler's options with its defaults filled
 in, so a changed default is a new setting — finished before; `--fresh` runs the arms again anyway
-(after a change to the code, which the setting does not see). `--phase2-seed N` repeats the arms
-with other training scenes and schedule on the same phase 1 (the validation scenes stay fixed).
+(after a change to the code, which the setting does not see). `--phase2-seed 0 1 2` repeats the
+arms with other training scenes and schedule on the same phase 1 (the validation scenes stay
+fixed), once per seed: one seed's dips are single validations and can be luck either way.
 
 **Reported** (`OUT/forgetting.json`, and the table printed): whether phase 1 brought every
 question task of A to `MASTERY` (0.90); per task of A its best validation score in phase 1, the
@@ -34,8 +35,11 @@ per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_
 phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
 `TARGET_B_RATIO` × `static`'s — counting only the B tasks `static` learned, whose final score is
 more than `LEARNED_MARGIN` above the task's chance (`baselines()["chance_exact_acc"]` on the same
-validation batches): 0.9 × a score at chance measures noise, not competition. `OUT/forgetting.png` has one panel per arm: every task's
-validation score against the step (A solid, B thin), and the sampler's shares under it.
+validation batches): 0.9 × a score at chance measures noise, not competition. All of that is
+per phase-2 seed (`seeds` in the JSON); `summary` lists per arm the seeds on which each target is
+met and whether every target is met on every seed. `OUT/forgetting.png` has one row per seed and
+one panel per arm: every task's validation score against the step (A solid, B thin), and the
+sampler's shares under it.
 
 A task's **score** is its exact accuracy (`val/<task>/exact_acc`) for a question task and
 `1 − edit_ratio` for the arrow (higher is better for both); other tasks are reported by their
@@ -116,9 +120,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase2-warmup", type=int, default=d.phase2_warmup, help="phase 2's warmup steps")
     parser.add_argument("--val-batches", type=int, default=d.val_batches, help="validation batches per task")
     parser.add_argument("--batch", type=int, default=d.batch_size)
-    parser.add_argument("--phase2-seed", type=int, default=d.phase2_seed,
-                        help="seed of phase 2's training batches and schedule (validation scenes stay fixed); "
-                             "another seed repeats the arms on the same phase 1")
+    parser.add_argument("--phase2-seed", type=int, nargs="+", default=[d.phase2_seed],
+                        help="seeds of phase 2's training batches and schedule (validation scenes stay fixed); "
+                             "each seed repeats the arms on the same phase 1, and the targets are counted per seed "
+                             "(default: %(default)s)")
     parser.add_argument("--old-share", type=float, default=d.old_share, help="A's total base share in phase 2")
     parser.add_argument("--old-lr-scale", type=float, default=d.old_lr_scale, help="A's lr_scale in the lr_scale arm")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
@@ -131,12 +136,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = replace(QUICK, phase2_seed=args.phase2_seed) if args.quick else Plan(
+    seeds = list(dict.fromkeys(args.phase2_seed))  # in the order given, each once
+    plan = replace(QUICK, phase2_seed=seeds[0]) if args.quick else Plan(
         old=tuple(args.old), new=tuple(args.new), phase1_steps=args.phase1_steps, phase2_steps=args.phase2_steps,
         val_every=args.val_every, val_batches=args.val_batches, batch_size=args.batch, old_share=args.old_share,
         old_lr_scale=args.old_lr_scale, phase2_lr=args.phase2_lr, phase2_warmup=args.phase2_warmup,
-        phase2_val_every=args.phase2_val_every, phase2_seed=args.phase2_seed)
-    _check(plan)
+        phase2_val_every=args.phase2_val_every, phase2_seed=seeds[0])
+    for seed in seeds:
+        _check(replace(plan, phase2_seed=seed))
     try:
         adaptive_options = json.loads(args.adaptive_options)
     except json.JSONDecodeError as e:
@@ -155,43 +162,58 @@ def run(args: argparse.Namespace) -> int:
              task_options={t: plan.task_options.get(t, {}) for t in plan.old}, lr=plan.lr,
              warmup=min(100, plan.phase1_steps), val_every=plan.val_every)
         done.write_text(json.dumps(asdict(plan)) + "\n")
-    curves = {"phase1": read_curves(phase1)}
-    weights = {**{t: plan.old_share / len(plan.old) for t in plan.old},
-               **{t: (1 - plan.old_share) / len(plan.new) for t in plan.new}}
-    tasks = plan.old + plan.new
-    settings = {}
-    for arm in args.arms:
-        options = {t: dict(plan.task_options.get(t, {})) for t in tasks}
-        if arm == "lr_scale":
-            for t in plan.old:
-                options[t]["lr_scale"] = plan.old_lr_scale
-        sampler = "adaptive" if arm == "adaptive" else "static"
-        sampler_options = _resolved(sampler, {"weights": weights, **(adaptive_options if arm == "adaptive" else {})})
-        setting = {"phase1": plan.phase1_key(), "steps": plan.phase2_steps, "val_every": plan.phase2_val_every,
-                   "lr": plan.phase2_lr, "warmup": plan.phase2_warmup, "val_batches": plan.val_batches, "batch": plan.batch_size, "sampler": sampler,
-                   "sampler_options": sampler_options, "task_options": options,
-                   **({"seed": plan.phase2_seed} if plan.phase2_seed else {})}  # seed 0: the keys of older runs
-        key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:10]
-        folder, arm_done = runs / f"phase2_{arm}_{key}", runs / f"phase2_{arm}_{key}" / "arm_done.json"
-        if arm_done.is_file() and not args.fresh:  # the same arm with the same setting ran to its end before
-            print(f"{folder.name}: reusing", flush=True)
-        else:
-            _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler,
-                 sampler_options=sampler_options, task_options=options, lr=plan.phase2_lr,
-                 warmup=min(plan.phase2_warmup, plan.phase2_steps), val_every=plan.phase2_val_every,
-                 init_from=checkpoint, seed=plan.phase2_seed)
-            arm_done.write_text(json.dumps(setting) + "\n")
-        curves[arm] = read_curves(folder)
-        settings[arm] = setting
-    report = summarise(plan, curves, args.arms, chance_scores(plan))
-    report["settings"] = settings
+    phase1_curves = read_curves(phase1)
+    chance = chance_scores(plan)
+    per_seed, images = {}, []
+    for seed in seeds:
+        seed_plan = replace(plan, phase2_seed=seed)
+        curves = {"phase1": phase1_curves}
+        settings = {}
+        for arm in args.arms:
+            curves[arm], settings[arm] = _run_arm(seed_plan, arm, runs, checkpoint, adaptive_options, args.fresh)
+        per_seed[seed] = summarise(seed_plan, curves, args.arms, chance)
+        per_seed[seed]["settings"] = settings
+        images.append(chart(per_seed[seed], curves, args.arms))
+    report = combine(plan, per_seed)
     report.update(command=args.command_line, date=time.strftime("%Y-%m-%d"), commit=_commit(),
                   minutes=(time.time() - started) / 60)
     (out / "forgetting.json").write_text(json.dumps(report, indent=1) + "\n")
-    chart(report, curves, args.arms).save(out / "forgetting.png")
+    stack(images).save(out / "forgetting.png")
     print_table(report)
     print(f"wrote {out / 'forgetting.json'} and {out / 'forgetting.png'}")
     return 0
+
+
+def _run_arm(plan: Plan, arm: str, runs: Path, checkpoint: Path, adaptive_options: dict,
+             fresh: bool) -> tuple[dict, dict]:
+    """Phase 2 of one arm at `plan.phase2_seed` (reused where it finished before): its curves and setting."""
+    tasks = plan.old + plan.new
+    weights = {**{t: plan.old_share / len(plan.old) for t in plan.old},
+               **{t: (1 - plan.old_share) / len(plan.new) for t in plan.new}}
+    options = {t: dict(plan.task_options.get(t, {})) for t in tasks}
+    if arm == "lr_scale":
+        for t in plan.old:
+            options[t]["lr_scale"] = plan.old_lr_scale
+    sampler = "adaptive" if arm == "adaptive" else "static"
+    sampler_options = _resolved(sampler, {"weights": weights, **(adaptive_options if arm == "adaptive" else {})})
+    setting = {"phase1": plan.phase1_key(), "steps": plan.phase2_steps, "val_every": plan.phase2_val_every,
+               "lr": plan.phase2_lr, "warmup": plan.phase2_warmup, "val_batches": plan.val_batches,
+               "batch": plan.batch_size, "sampler": sampler, "sampler_options": sampler_options,
+               "task_options": options,
+               **({"seed": plan.phase2_seed} if plan.phase2_seed else {})}  # seed 0: the keys of older runs
+    key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:10]
+    folder = runs / f"phase2_{arm}_{key}"
+    arm_done = folder / "arm_done.json"
+    if arm_done.is_file() and not fresh:  # the same arm with the same setting ran to its end before
+        print(f"{folder.name}: reusing (seed {plan.phase2_seed})", flush=True)
+    else:
+        print(f"seed {plan.phase2_seed}, arm {arm}:", flush=True)
+        _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler,
+             sampler_options=sampler_options, task_options=options, lr=plan.phase2_lr,
+             warmup=min(plan.phase2_warmup, plan.phase2_steps), val_every=plan.phase2_val_every,
+             init_from=checkpoint, seed=plan.phase2_seed)
+        arm_done.write_text(json.dumps(setting) + "\n")
+    return read_curves(folder), setting
 
 
 def _resolved(sampler: str, options: dict) -> dict:
@@ -341,22 +363,46 @@ def _learned(static_new: dict) -> bool:
     return final is not None and (chance is None or final > chance + LEARNED_MARGIN)
 
 
+TARGETS = ("old_final_within", "old_dip_at_most_half_of_static", "new_at_least_ratio_of_static")
+
+
+def combine(plan: Plan, per_seed: dict[int, dict]) -> dict:
+    """The report of every phase-2 seed: phase 1 once, each seed's arms and targets, and per arm
+    the seeds on which each target is met (`seeds_meeting`) and whether all are met on every seed."""
+    first = next(iter(per_seed.values()))
+    plan_fields = {k: v for k, v in asdict(plan).items() if k != "phase2_seed"}
+    report = {"plan": {**plan_fields, "phase2_seeds": list(per_seed)}, "old": first["old"],
+              "phase1_mastered": first["phase1_mastered"],
+              "seeds": {str(seed): {k: r[k] for k in ("arms", "targets", "settings")} for seed, r in per_seed.items()}}
+    summary = {}
+    for arm in first["targets"]:
+        meeting = {t: [seed for seed, r in per_seed.items() if r["targets"][arm][t]] for t in TARGETS}
+        summary[arm] = {"seeds_meeting": meeting,
+                        "all_targets_every_seed": all(len(m) == len(per_seed) for m in meeting.values())}
+    report["summary"] = summary
+    return report
+
+
 def print_table(report: dict) -> None:
     old = report["old"]
     missed = [t for t, ok in report["phase1_mastered"].items() if not ok]
     if missed:
         print(f"phase 1 did not bring {', '.join(missed)} to {MASTERY:.2f}: give it more --phase1-steps; "
               "the arms' dips are measured from a skill that was not mastered")
-    print(f"\n{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'final':>8}{'boosted':>9}")
-    for arm, entry in report["arms"].items():
-        for task, e in entry["old"].items():
-            print(f"{arm:<10}{task:<22}{_num(old[task]['phase1_best']):>13}{_num(e['lowest']):>9}"
-                  f"{_num(e['final']):>8}{e['boosted_steps']:>9}")
-        for task, e in entry["new"].items():
-            chance = "" if e.get("chance") is None else f"   chance {e['chance']:.3f}"
-            print(f"{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{_num(e['final']):>8}{chance}")
-    for arm, t in report["targets"].items():
-        print(f"{arm}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
+    print(f"\n{'seed':<6}{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'final':>8}{'boosted':>9}")
+    for seed, entry_of_seed in report["seeds"].items():
+        for arm, entry in entry_of_seed["arms"].items():
+            for task, e in entry["old"].items():
+                print(f"{seed:<6}{arm:<10}{task:<22}{_num(old[task]['phase1_best']):>13}{_num(e['lowest']):>9}"
+                      f"{_num(e['final']):>8}{e['boosted_steps']:>9}")
+            for task, e in entry["new"].items():
+                chance = "" if e.get("chance") is None else f"   chance {e['chance']:.3f}"
+                print(f"{seed:<6}{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{_num(e['final']):>8}{chance}")
+        for arm, t in entry_of_seed["targets"].items():
+            print(f"seed {seed}, {arm}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
+    n = len(report["seeds"])
+    for arm, s in report["summary"].items():
+        print(f"{arm} over {n} seed(s): " + ", ".join(f"{k} on {len(v)}/{n}" for k, v in s["seeds_meeting"].items()))
 
 
 def _num(value) -> str:
@@ -384,7 +430,7 @@ def chart(report: dict, curves: dict, arms) -> Image.Image:
     steps = max(1, plan["phase2_steps"])
     for a, arm in enumerate(arms):
         x0 = _M + a * (_W + _M)
-        draw.text((x0, 6), f"{arm}: validation score", fill="black")
+        draw.text((x0, 6), f"seed {plan['phase2_seed']}, {arm}: validation score", fill="black")
         frame(draw, x0, _M, _W, _H, steps)
         for t in tasks:
             points = score_curve(curves[arm], t)
@@ -403,3 +449,13 @@ def chart(report: dict, curves: dict, arms) -> Image.Image:
         draw.line((_M, y + 14 * i + 6, _M + 20, y + 14 * i + 6), fill=colour[t], width=3 if t in plan["old"] else 1)
         draw.text((_M + 26, y + 14 * i), t + (" (old)" if t in plan["old"] else " (new)"), fill="black")
     return image
+
+
+def stack(images: list[Image.Image]) -> Image.Image:
+    """`images` (one per seed) one under the other."""
+    out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
+    y = 0
+    for image in images:
+        out.paste(image, (0, y))
+        y += image.height
+    return out

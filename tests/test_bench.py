@@ -350,12 +350,21 @@ def test_forgetting_targets_and_boosted_steps_follow_their_definitions():
 
 @pytest.mark.timeout(300)
 def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, capsys):
+    from PIL import Image
+
+    from penguin import bench_forgetting as bf
+
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["forgetting", "--quick", "--runs", str(runs), "--out", str(out)]
     assert bench.main([*argv, "--arms", "static", "adaptive"]) == 0
     report = json.loads((out / "forgetting.json").read_text())
-    assert set(report["arms"]) == {"static", "adaptive"} and set(report["targets"]) == {"adaptive"}
-    for entry in report["arms"].values():
+    assert list(report["seeds"]) == ["0"] and report["plan"]["phase2_seeds"] == [0]
+    seed0 = report["seeds"]["0"]
+    assert set(seed0["arms"]) == {"static", "adaptive"} and set(seed0["targets"]) == {"adaptive"}
+    met = report["summary"]["adaptive"]
+    assert met["all_targets_every_seed"] == all(seed0["targets"]["adaptive"][t] for t in bf.TARGETS)
+    assert all(m == ([0] if seed0["targets"]["adaptive"][t] else []) for t, m in met["seeds_meeting"].items())
+    for entry in seed0["arms"].values():
         old = entry["old"]["near_gold_qa"]
         assert old["final"] is not None and 0 <= old["final"] <= 1 and old["boosted_steps"] >= 0
         assert entry["new"]["arrow"]["final"] is not None and entry["shares"]["arrow"]
@@ -363,7 +372,8 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     adaptive = json.loads(next(runs.glob("phase2_adaptive_*.json")).read_text())["data"]["sampler_options"]
     assert adaptive["severe"] == 1.0 and adaptive["rebase_after"] == 3  # the defaults, written out
     assert report["old"]["near_gold_qa"]["phase1_best"] is not None
-    assert (out / "forgetting.png").stat().st_size > 0
+    first_png = tmp_path / "first.png"
+    first_png.write_bytes((out / "forgetting.png").read_bytes())
     assert "phase1_" in capsys.readouterr().out
     assert bench.main([*argv, "--arms", "static", "lr_scale"]) == 0  # phase 1 and static are reused
     printed = capsys.readouterr().out
@@ -371,10 +381,16 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     assert "phase2_lr_scale_" in printed
     assert bench.main([*argv, "--arms", "static", "--fresh"]) == 0  # --fresh runs the arm again
     assert "reusing" not in capsys.readouterr().out.split("phase2_static_")[1].splitlines()[0]
-    assert bench.main([*argv, "--arms", "static", "--phase2-seed", "1"]) == 0  # another seed: another run
-    assert "reusing" not in capsys.readouterr().out.split("phase2_static_")[1].splitlines()[0]
+    assert bench.main([*argv, "--arms", "static", "adaptive", "--phase2-seed", "0", "1"]) == 0  # seed 1: new runs
+    printed = capsys.readouterr().out
+    assert "reusing (seed 0)" in printed and "reusing (seed 1)" not in printed
     seeds = sorted(json.loads(f.read_text())["data"]["seed"] for f in runs.glob("phase2_static_*.json"))
     assert seeds == [0, 1]
+    report = json.loads((out / "forgetting.json").read_text())
+    assert list(report["seeds"]) == ["0", "1"] and report["seeds"]["0"]["arms"] == seed0["arms"]
+    for target, seeds_meeting in report["summary"]["adaptive"]["seeds_meeting"].items():
+        assert seeds_meeting == [s for s in (0, 1) if report["seeds"][str(s)]["targets"]["adaptive"][target]]
+    assert Image.open(out / "forgetting.png").height == 2 * Image.open(first_png).height  # one row per seed
     config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
     plan = bench_forgetting_plan()
     assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == plan.old_lr_scale
