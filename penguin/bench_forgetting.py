@@ -29,8 +29,10 @@ fixed), once per seed: one seed's dips are single validations and can be luck ei
 
 **Reported** (`OUT/forgetting.json`, and the table printed): whether phase 1 brought every
 question task of A to `MASTERY` (0.90); per task of A its best validation score in phase 1, the
-lowest and the final score in phase 2 and the training steps the sampler boosted it (boost > 1
-from one validation to the next); per task of B its final score;
+lowest score in phase 2 and the step of that validation (`low_step`: dips that share a step
+across tasks are one event of the whole model, not one task's decay), the final score and the
+training steps the sampler boosted it (boost > 1 from one validation to the next); per task of B
+its final score;
 per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
 phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
 `TARGET_B_RATIO` × `static`'s — counting only the B tasks `static` learned, whose final score is
@@ -316,10 +318,11 @@ def summarise(plan: Plan, curves: dict, arms, chance: dict[str, float]) -> dict:
         arm_curves = curves[arm]
         entry = {"old": {}, "new": {}}
         for task in plan.old:
-            scores = [v for _, v in score_curve(arm_curves, task)]
+            points = score_curve(arm_curves, task)
             best = old[task]["phase1_best"]
-            low, final = (min(scores), scores[-1]) if scores else (None, None)
-            entry["old"][task] = {"lowest": low, "final": final,
+            low_step, low = min(points, key=lambda p: p[1]) if points else (None, None)
+            final = points[-1][1] if points else None
+            entry["old"][task] = {"lowest": low, "low_step": low_step, "final": final,
                                   "dip": None if low is None or best is None else best - low,
                                   "final_drop": None if final is None or best is None else best - final,
                                   "boosted_steps": boosted_steps(arm_curves, task, plan.phase2_steps)}
@@ -389,15 +392,15 @@ def print_table(report: dict) -> None:
     if missed:
         print(f"phase 1 did not bring {', '.join(missed)} to {MASTERY:.2f}: give it more --phase1-steps; "
               "the arms' dips are measured from a skill that was not mastered")
-    print(f"\n{'seed':<6}{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'final':>8}{'boosted':>9}")
+    print(f"\n{'seed':<6}{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'at step':>9}{'final':>8}{'boosted':>9}")
     for seed, entry_of_seed in report["seeds"].items():
         for arm, entry in entry_of_seed["arms"].items():
             for task, e in entry["old"].items():
                 print(f"{seed:<6}{arm:<10}{task:<22}{_num(old[task]['phase1_best']):>13}{_num(e['lowest']):>9}"
-                      f"{_num(e['final']):>8}{e['boosted_steps']:>9}")
+                      f"{'—' if e['low_step'] is None else e['low_step']:>9}{_num(e['final']):>8}{e['boosted_steps']:>9}")
             for task, e in entry["new"].items():
                 chance = "" if e.get("chance") is None else f"   chance {e['chance']:.3f}"
-                print(f"{seed:<6}{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{_num(e['final']):>8}{chance}")
+                print(f"{seed:<6}{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{'':>9}{_num(e['final']):>8}{chance}")
         for arm, t in entry_of_seed["targets"].items():
             print(f"seed {seed}, {arm}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
     n = len(report["seeds"])

@@ -348,6 +348,21 @@ def test_forgetting_targets_and_boosted_steps_follow_their_definitions():
     assert not bf.targets(learned, plan)["worse"]["new_at_least_ratio_of_static"]  # 0.61 > 0.5 + 0.10
 
 
+def test_forgetting_summary_reads_best_low_and_final_off_the_curves():
+    from penguin import bench_forgetting as bf
+
+    plan = bf.Plan(old=("side_qa",), new=("turn_qa",), phase2_steps=100)
+    curves = {"phase1": {"val/side_qa/exact_acc": [(0, 0.5), (100, 0.95), (200, 0.9)]},
+              "static": {"val/side_qa/exact_acc": [(0, 0.94), (50, 0.7), (100, 0.9)],
+                         "val/turn_qa/exact_acc": [(50, 0.6), (100, 0.8)], "val/turn_qa/loss": [(100, 0.3)]}}
+    report = bf.summarise(plan, curves, ["static"], {"turn_qa": 0.5})
+    assert report["old"]["side_qa"] == {"phase1_best": 0.95, "phase1_final": 0.9}
+    side = report["arms"]["static"]["old"]["side_qa"]
+    assert (side["lowest"], side["low_step"], side["final"]) == (0.7, 50, 0.9)
+    assert side["dip"] == pytest.approx(0.25) and side["final_drop"] == pytest.approx(0.05)
+    assert report["arms"]["static"]["new"]["turn_qa"] == {"final": 0.8, "final_loss": 0.3, "chance": 0.5}
+
+
 @pytest.mark.timeout(300)
 def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, capsys):
     from PIL import Image
