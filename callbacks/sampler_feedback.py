@@ -3,8 +3,9 @@
 At the end of every validation during `fit` (not `trainer.validate`, and not a partial sanity
 check; a warm-started `penguin.fit` run validates its starting weights completely as its sanity
 check, and that validation counts: it gives the sampler the level the run starts from) it
-hands the module's `last_val_losses` (`{task: val loss}`, reduced across ranks, see
-`BrainModule`) to the data's `update_sampler` (`datamodules.mixture.TaskMixture`), logs one line
+hands the module's `last_val_losses` and `last_val_errors` (`{task: val loss}`, `{task: val
+error}`, reduced across ranks, see `BrainModule`) to the data's `update_sampler`
+(`datamodules.mixture.TaskMixture`), whose sampler watches the one its `signal` names, logs one line
 per sampler event ("task sampler: arrow regressed at step 1200; shares now {...}") and writes to
 the loggers, at the trainer's step:
 
@@ -39,7 +40,7 @@ class SamplerFeedback(Callback):
         if not hasattr(data, "update_sampler") or losses is None or partial_sanity_check \
                 or trainer.state.fn != "fit":
             return
-        for task, event in data.update_sampler(losses).items():
+        for task, event in data.update_sampler(losses, getattr(pl_module, "last_val_errors", {})).items():
             log.info("task sampler: %s %s at step %d; shares now %s", task, event, trainer.global_step,
                      {t: round(v, 3) for t, v in data.sampler.shares().items()})
         metrics = {f"sampler/{task}/share": share for task, share in data.sampler.shares().items()}

@@ -94,14 +94,15 @@ class TaskMixture(EpisodeStreamModule):
             return draw_task(self.task_names, self._previous[1], step, self.seed)
         return self.sampler.choose(step, self.seed)
 
-    def update_sampler(self, val_losses: dict[str, float]) -> dict[str, str]:
-        """Feed validation losses (reduced across ranks) to the sampler.
+    def update_sampler(self, val_losses: dict[str, float], val_errors: dict[str, float] | None = None) -> dict[str, str]:
+        """Feed one validation's losses and errors (reduced across ranks; see `lit_modules/metrics.py`)
+        to the sampler, which watches the one its `signal` names (`TaskSampler.watched`).
 
         Lightning fetches one training batch ahead, so when validation ends after `consumed`
         batches, batch `consumed` already exists, drawn with the old shares; the new shares apply
         from `consumed + 1` on. The old shares and that switch step are part of the state."""
         old = self.sampler.shares()
-        events = self.sampler.update(val_losses)
+        events = self.sampler.update(self.sampler.watched(val_losses, val_errors or {}))
         self._previous = (self.consumed + 1, old)
         return events
 

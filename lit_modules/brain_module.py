@@ -24,10 +24,11 @@ Logged while training: `train/<task>/<term>` (unweighted terms), `train/<task>/t
 **Validation** runs each task's fixed validation batches through the same terms and feeds
 `lit_modules/metrics.py`'s `ValidationMetrics`, which logs `val/<task>/...` and per question kind
 `val/<task>/<kind>/...` (see there). `validation_step` returns the `EpisodeResult`, for callbacks;
-after each validation `last_val_losses` holds `{task: val loss}` reduced across ranks.
+after each validation `last_val_losses` holds `{task: val loss}` reduced across ranks, and
+`last_val_errors` `{task: val error}` for the tasks that have one (1 − `exact_acc`, else `edit_ratio`).
 
 What else a run does lives in callbacks that `penguin.fit` adds: `SamplerFeedback` feeds
-`last_val_losses` to the data's task sampler and logs `sampler/<task>/share`; `SampleLogger`
+`last_val_losses` (or, for a sampler watching the error, `last_val_errors`) to the data's task sampler and logs `sampler/<task>/share`; `SampleLogger`
 writes image grids and answer samples to TensorBoard at every `sample_every_n_validations`-th
 validation (an option of this module, so that configs and checkpoints keep it).
 
@@ -90,6 +91,7 @@ class BrainModule(L.LightningModule):
         self.weighting = make_weighting(weighting, keys, **(weighting_options or {}))
         self.metrics = ValidationMetrics(self.task_names)
         self.last_val_losses: dict[str, float] = {}
+        self.last_val_errors: dict[str, float] = {}
         self._compiled: torch.nn.Module | None = None  # never a registered submodule (see State above)
         self.carried_state: BrainState | None = None
         self.carry_state = False
@@ -234,7 +236,7 @@ class BrainModule(L.LightningModule):
         return result
 
     def on_validation_epoch_end(self) -> None:
-        self.last_val_losses = self.metrics.compute_and_log(self.log, self.trainer.strategy)
+        self.last_val_losses, self.last_val_errors = self.metrics.compute_and_log(self.log, self.trainer.strategy)
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> dict[str, Any]:

@@ -22,6 +22,11 @@ Logged per task (only what the task's episodes carry):
 | `val/<task>/<kind>/exact_acc` | `exact_acc` of the steps asking question kind `<kind>`                  |
 | `val/<task>/<kind>/mse`       | `mse` of the steps asking kind `<kind>` (the arrow's draw and copy apart) |
 
+**The validation error.** `compute_and_log` returns, beside every task's loss, its *error* where
+it has a score: 1 − `exact_acc` for a task with text answers, else its `edit_ratio` (lower is
+better for both; a task with neither has no error). The adaptive task sampler watches it instead
+of the loss with `signal: error` (`lit_modules/sampler.py`).
+
 **Masked samples.** A sample without answer tokens at a step (e.g. a `full_move` episode whose gold
 is already collected: label −1, empty answer mask) is left out of `exact_acc`; a sample whose
 `question` is −1 is left out of the per-kind sums.
@@ -153,40 +158,51 @@ class ValidationMetrics(nn.Module):
                              "every episode of a task must name the same kinds")
         metrics.update(episode, result, loss)
 
-    def compute_and_log(self, log_fn: Callable[..., Any], strategy: Any) -> dict[str, float]:
+    def compute_and_log(self, log_fn: Callable[..., Any], strategy: Any) -> tuple[dict[str, float], dict[str, float]]:
         """Log every task's metrics with `log_fn(name, value, ...)` (`LightningModule.log`), reset
-        them, and return `{task: val loss}` for the tasks validated on some rank. `strategy.reduce`
+        them, and return `({task: val loss}, {task: val error})` for the tasks validated on some
+        rank (the error only for tasks that have one, see the module docstring). `strategy.reduce`
         sums across ranks; call on every rank."""
         local = [m.counts() for m in self.tasks.values()]
         device = next(iter(self.tasks.values())).kind_sums.device
         counts = strategy.reduce(torch.tensor(local, dtype=torch.float, device=device), reduce_op="sum")
         losses: dict[str, float] = {}
+        errors: dict[str, float] = {}
         with warnings.catch_warnings():  # a rank without updates of its own still joins the sync
             warnings.filterwarnings("ignore", message=".*was called before the ``update`` method")
             for (task, metrics), count in zip(self.tasks.items(), counts.tolist()):
                 if count[0] > 0:
-                    losses[task] = _log_task(task, metrics, dict(zip(COUNTED, count)), log_fn, strategy)
+                    losses[task], error = _log_task(task, metrics, dict(zip(COUNTED, count)), log_fn, strategy)
+                    if error is not None:
+                        errors[task] = error
         for metrics in self.tasks.values():
             metrics.reset()
-        return losses
+        return losses, errors
 
 
 def _log_task(task: str, m: TaskMetrics, counts: dict[str, float], log_fn: Callable[..., Any],
-              strategy: Any) -> float:
-    """Log one task's metrics (`counts`: updates summed over the ranks); its loss."""
+              strategy: Any) -> tuple[float, float | None]:
+    """Log one task's metrics (`counts`: updates summed over the ranks); its loss and its error."""
     loss = float(m.loss.compute())
     log_fn(f"val/{task}/loss", loss, sync_dist=False)
+    error = None
     for name in LOGGED:
         if counts[name]:
-            log_fn(f"val/{task}/{name}", getattr(m, name).compute())
+            value = getattr(m, name).compute()
+            log_fn(f"val/{task}/{name}", value)
+            if name == "exact_acc":
+                error = 1.0 - float(value)
     if counts["lm_nll"]:
         log_fn(f"val/{task}/perplexity", m.lm_nll.compute().exp())
     if counts["edit_error"]:
-        log_fn(f"val/{task}/edit_ratio", m.edit_error.compute() / m.edit_baseline.compute().clamp(min=1e-12))
+        edit_ratio = m.edit_error.compute() / m.edit_baseline.compute().clamp(min=1e-12)
+        log_fn(f"val/{task}/edit_ratio", edit_ratio)
+        if error is None:
+            error = float(edit_ratio)
     sums = strategy.reduce(m.kind_sums.clone(), reduce_op="sum")
     for k, kind in enumerate(m.kinds):
         if sums[ANSWERED, k] > 0:
             log_fn(f"val/{task}/{kind}/exact_acc", sums[HITS, k] / sums[ANSWERED, k])
         if sums[PIXELS, k] > 0:
             log_fn(f"val/{task}/{kind}/mse", sums[SQUARED_ERROR, k] / sums[PIXELS, k])
-    return loss
+    return loss, error

@@ -1,16 +1,24 @@
 """The adaptive task sampler: train more of a task when it falls behind.
 
 Training many tasks together, old skills decay while new ones improve. This sampler watches every
-task's validation loss (on fixed seeds, so the curve measures the model, not the samples) and,
-when a task has clearly regressed from its own best, raises its share of the training steps until
-it recovers; then the extra share decays back.
+task's validation loss or error (on fixed seeds, so the curve measures the model, not the samples)
+and, when a task has clearly regressed from its own best, raises its share of the training steps
+until it recovers; then the extra share decays back.
 
-**Signal.** Per task, after every validation: a fast and a slow exponential moving average of the
-validation loss (each starts at the first value), and `best`, the lowest fast average so far.
+**What it watches** (`signal`). `"loss"`: every task's validation loss. `"error"`: every task's
+validation error where it has one — 1 − `exact_acc` for a question task, `edit_ratio` for an
+image edit (`lit_modules/metrics.py`) — and its loss where it has none. A loss can rise while
+the answers stay right (the model grows less sure of answers it still gets right, once other tasks
+share its weights); watching the loss then boosts a task that has lost nothing a user measures,
+and the new tasks pay for those steps. The error rises only when answers go wrong.
+
+**Averages.** Per task, after every validation: a fast and a slow exponential moving average of the
+watched value (each starts at the first value), and `best`, the lowest fast average so far.
 Smoothing with the fast average keeps one noisy evaluation from counting as a best or a regression.
 
 **Regression rule.** With reference r = max(best, epsilon) — the absolute floor `epsilon` keeps
-tiny losses (say 1e-5 → 3e-5) from counting as large relative regressions:
+tiny values (a loss going 1e-5 → 3e-5, an error going 0.4 % → 1.2 %: one answer in 256) from
+counting as large relative regressions:
 
 | fast average at an evaluation                | effect                                                    |
 |----------------------------------------------|-----------------------------------------------------------|
@@ -73,8 +81,9 @@ Args:
     tolerance: relative rise of the fast average above best that counts as a regression (0.1).
     recover_tolerance: relative distance to best that counts as recovered; at most `tolerance`
         (default `tolerance` / 2).
-    epsilon: absolute loss scale below which changes are not relative (default 1e-3): the
-        reference is max(best, epsilon).
+    signal: ``"loss"`` or ``"error"`` (default ``"loss"``): what it watches, see above.
+    epsilon: absolute scale below which changes are not relative: the reference is
+        max(best, epsilon) (default 1e-3 for the loss; 0.03 — three accuracy points — for the error).
     patience: evaluations in a row above the threshold before the boost rises (default 2).
     boost_factor: multiplier of the boost per regression, ≥ 1 (default 2).
     max_boost: bound of the boost, ≥ 1 (default 4).
@@ -103,6 +112,8 @@ from typing import Any
 from lit_modules.registered import build_registered
 from lit_modules.task_samplers import StaticSampler, TaskSampler, UniformSampler, normalised_weights
 
+SIGNALS = {"loss": 1e-3, "error": 0.03}  # what the adaptive sampler can watch, and its default epsilon
+
 __all__ = ["TaskSampler", "UniformSampler", "StaticSampler", "AdaptiveSampler", "make_sampler", "floor_shares"]
 
 
@@ -125,13 +136,18 @@ class AdaptiveSampler(TaskSampler, name="adaptive"):
     """Shares that rise for tasks whose validation loss regressed, with hysteresis, bound and floor."""
 
     def __init__(self, tasks: Sequence[str], weights: Mapping[str, float] | None = None, *,
-                 tolerance: float = 0.1, recover_tolerance: float | None = None, epsilon: float = 1e-3,
+                 signal: str = "loss", tolerance: float = 0.1, recover_tolerance: float | None = None,
+                 epsilon: float | None = None,
                  patience: int = 2, boost_factor: float = 2.0, max_boost: float = 4.0, decay: float = 0.5,
                  floor: float | None = None, fast_momentum: float = 0.5, slow_momentum: float = 0.9,
                  progress_weight: float = 0.0, staleness_weight: float = 0.0,
                  rebase_after: int | None = 3, severe: float | None = 1.0) -> None:
         super().__init__(tasks)
         n = len(self.tasks)
+        if signal not in SIGNALS:
+            raise ValueError(f"adaptive sampler signal: expected one of {list(SIGNALS)}, got {signal!r}")
+        self.signal = signal
+        epsilon = SIGNALS[signal] if epsilon is None else epsilon
         numbers = dict(tolerance=tolerance, recover_tolerance=recover_tolerance, epsilon=epsilon, patience=patience,
                        boost_factor=boost_factor, max_boost=max_boost, decay=decay, floor=floor,
                        fast_momentum=fast_momentum, slow_momentum=slow_momentum,

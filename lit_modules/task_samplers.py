@@ -26,7 +26,8 @@ Build samplers with `lit_modules.sampler.make_sampler`, which knows them all.
 
 Contract, for every sampler:
 - `shares()` sums to 1 over `tasks`; `logs()` gives ``"<task>/share"`` (and more, per sampler).
-- `update(val_losses)` takes ``{task: loss}`` for any subset of the tasks, returns events
+- `update(val_losses)` takes ``{task: loss}`` (or what `watched` picks, e.g. the validation
+  error for a sampler whose `signal` is ``"error"``) for any subset of the tasks, returns events
   ``{task: what happened}`` (empty when nothing did); a name that is not a task is a `ValueError`.
 - `state_dict()` is plain Python (safe for ``torch.load(weights_only=True)``) and holds everything
   a resumed run needs to take the same future decisions; `load_state_dict` refuses a state from
@@ -81,8 +82,18 @@ class TaskSampler(ABC):
         """The task that global step `step` trains, for run seed `seed`."""
         return draw_task(self.tasks, self.shares(), step, seed)
 
+    signal: str = "loss"  # what `update` is fed per task; see `watched`
+
+    def watched(self, losses: Mapping[str, float], errors: Mapping[str, float]) -> dict[str, float]:
+        """What `update` takes from one validation's `losses` and `errors` (`{task: value}`, see
+        `lit_modules/metrics.py`): the losses, or, for a sampler whose `signal` is ``"error"``,
+        every task's error where it has one and its loss where it has none."""
+        if self.signal == "loss":
+            return dict(losses)
+        return {task: errors.get(task, loss) for task, loss in losses.items()}
+
     def update(self, val_losses: Mapping[str, float]) -> dict[str, str]:
-        """Take one validation's per-task losses (reduced across ranks); return events per task."""
+        """Take one validation's per-task values (`watched`; reduced across ranks); return events per task."""
         self.check_names(val_losses)
         return {}
 

@@ -166,6 +166,23 @@ def test_a_checkpoint_at_validation_end_holds_the_sampler_after_its_feedback(tmp
     assert saved == data.state_dict()
 
 
+@pytest.mark.parametrize("signal", ["loss", "error"])
+def test_the_sampler_is_fed_the_signal_it_watches(signal):
+    tasks = ["near_gold_qa", "arrow", "control"]  # a question, an image edit, and a task with neither score
+    module = BrainModule(preset="tiny64", tasks=tasks, warmup_steps=1)
+    data = TaskMixture(tasks=tasks, batch_size=2, val_batches=1, sampler="adaptive",
+                       sampler_options={"signal": signal})
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, val_check_interval=2, check_val_every_n_epoch=None,
+                        logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, enable_checkpointing=False, callbacks=[SamplerFeedback()])
+    trainer.fit(module, data)
+    assert set(module.last_val_errors) == {"near_gold_qa", "arrow"}  # control has no exact_acc or edit_ratio
+    watched = module.last_val_losses if signal == "loss" else {**module.last_val_losses, **module.last_val_errors}
+    assert watched != module.last_val_losses or signal == "loss"
+    for task in tasks:  # one validation: each fast average is the value it was fed
+        assert data.sampler.tracks[task].fast == pytest.approx(watched[task]), task
+
+
 def _first_update(lr_scale: float) -> tuple[dict[str, torch.Tensor], list[float]]:
     """The weight change of one AdamW step on `near_gold_qa` at `lr_scale`, and the groups' lr after it."""
     torch.manual_seed(0)

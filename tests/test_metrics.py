@@ -39,7 +39,8 @@ def _episode(task: str = "many_kinds", kinds: tuple[str, ...] = KINDS) -> tuple[
     return episode, EpisodeResult(terms={}, outputs=outputs, state=None)
 
 
-def _validate(metrics: ValidationMetrics, *episodes) -> tuple[dict[str, float], dict[str, float]]:
+def _validate(metrics: ValidationMetrics, *episodes, errors_out: dict | None = None
+              ) -> tuple[dict[str, float], dict[str, float]]:
     logged: dict[str, float] = {}
 
     def log(name, value, **kwargs):
@@ -47,7 +48,9 @@ def _validate(metrics: ValidationMetrics, *episodes) -> tuple[dict[str, float], 
 
     for episode, result, loss in episodes:
         metrics.update(episode, result, torch.tensor(loss))
-    losses = metrics.compute_and_log(log, SingleDeviceStrategy(device=torch.device("cpu")))
+    losses, errors = metrics.compute_and_log(log, SingleDeviceStrategy(device=torch.device("cpu")))
+    if errors_out is not None:
+        errors_out.update(errors)
     return losses, logged
 
 
@@ -64,6 +67,46 @@ def test_every_question_kind_of_a_task_is_logged_on_its_own():
     assert logged["val/many_kinds/exact_acc"] == pytest.approx(sum(k % 5 for k in range(10)) / 40)
     assert logged["val/many_kinds/mse"] == pytest.approx(sum((0.01 * (k + 1)) ** 2 for k in range(10)) / 10, rel=1e-4)
     assert logged["val/many_kinds/loss"] == pytest.approx(3.0)
+
+
+def _edit_episode(task: str = "edit", wrong_pixels: int = 3) -> tuple[Episode, EpisodeResult]:
+    """An image step whose target changes 8 pixels of the input; the prediction is the target with
+    `wrong_pixels` of those 8 left as in the input: edit ratio `wrong_pixels` / 8."""
+    n = 2
+    image = torch.zeros(n, 3, SIZE, SIZE)
+    target = image.clone()
+    target[:, :, 0, :] = 1.0  # row 0: the edit
+    prediction = target.clone()
+    prediction[:, :, 0, :wrong_pixels] = 0.0
+    step = EpisodeStep(prompt_ids=torch.ones(n, 2, dtype=torch.long), reply_ids=torch.ones(n, 3, dtype=torch.long),
+                       answer_mask=torch.zeros(n, 2, dtype=torch.bool), lm_mask=torch.zeros(n, 1, dtype=torch.bool),
+                       image=image, image_target=target, has_answer=False)
+    output = BrainOutput(text_logits=None, prompt_logits=None, image=prediction, value=torch.zeros(n),
+                         selection_logits=torch.zeros(n, 1))
+    return (Episode(task=task, steps=(step,), weights=TermWeights()),
+            EpisodeResult(terms={}, outputs=[output], state=None))
+
+
+def test_the_error_is_one_minus_exact_accuracy_else_the_edit_ratio():
+    metrics = ValidationMetrics(["many_kinds", "edit", "idle"])
+    metrics.set_kinds("many_kinds", KINDS)
+    errors: dict[str, float] = {}
+    (question, q_result), (edit, e_result) = _episode(), _edit_episode(wrong_pixels=3)
+    losses, logged = _validate(metrics, (question, q_result, 1.0), (edit, e_result, 2.0), errors_out=errors)
+    assert set(losses) == {"many_kinds", "edit"} and set(errors) == {"many_kinds", "edit"}
+    assert errors["many_kinds"] == pytest.approx(1 - sum(k % 5 for k in range(10)) / 40)  # 1 - 20/40
+    assert errors["many_kinds"] == pytest.approx(1 - logged["val/many_kinds/exact_acc"])
+    assert errors["edit"] == pytest.approx(3 / 8) and logged["val/edit/edit_ratio"] == pytest.approx(3 / 8)
+
+
+def test_a_task_with_no_score_has_no_error():
+    metrics = ValidationMetrics(["plain"])
+    episode, result = _edit_episode("plain", wrong_pixels=2)
+    no_edit = EpisodeStep(**{**episode.steps[0].__dict__, "image": None})  # an image target with no input to edit
+    errors: dict[str, float] = {}
+    losses, _ = _validate(metrics, (Episode(task="plain", steps=(no_edit,), weights=TermWeights()), result, 0.5),
+                          errors_out=errors)
+    assert losses == {"plain": pytest.approx(0.5)} and errors == {}
 
 
 def test_a_validation_starts_from_zero():

@@ -250,6 +250,7 @@ def test_factory_and_option_errors_are_one_line():
     one_line_error(lambda: make_sampler("adaptive", TASKS, tolerance="0.1"), "tolerance")
     one_line_error(lambda: make_sampler("adaptive", TASKS, patience=1.5), "patience")
     one_line_error(lambda: make_sampler("adaptive", TASKS, recover_tolerance=0.2), "recover_tolerance")
+    one_line_error(lambda: make_sampler("adaptive", TASKS, signal="accuracy"), "signal", "'loss', 'error'")
     one_line_error(lambda: make_sampler("adaptive", TASKS, progress_weight=0.6, staleness_weight=0.6), "≤ 1")
     one_line_error(lambda: make_sampler("uniform", ["a", "a"]), "'a'")
     one_line_error(lambda: make_sampler("uniform", []), "at least one task")
@@ -303,3 +304,39 @@ def test_a_severe_rise_boosts_at_once_and_a_small_one_waits_for_patience():
     assert feed(mild, "arrow", [1.0, 1.5, 1.5]) == [{}, {}, {"arrow": "regressed"}]
     with pytest.raises(ValueError, match="severe: expected a number ≥ tolerance"):
         AdaptiveSampler(TASKS, tolerance=0.2, severe=0.1)
+
+
+# --- what it watches ----------------------------------------------------------------------------------
+
+
+def test_the_error_signal_does_not_boost_a_task_whose_loss_rises_while_its_answers_stay_right():
+    # side_qa grows less sure of answers it still gets right: the loss doubles, the error stays at 1 %.
+    losses = [0.05, 0.05, 0.10, 0.10, 0.10, 0.10]
+    errors = [0.01] * len(losses)
+    by_loss = AdaptiveSampler(TASKS, signal="loss")
+    by_error = AdaptiveSampler(TASKS, signal="error")
+    for loss, error in zip(losses, errors):
+        steady = {t: 1.0 for t in TASKS if t != "side_qa"}
+        for sampler in (by_loss, by_error):
+            sampler.update(sampler.watched({**steady, "side_qa": loss}, {"side_qa": error}))
+    assert by_loss.tracks["side_qa"].regressed and by_loss.tracks["side_qa"].boost > 1
+    assert not by_error.tracks["side_qa"].regressed and by_error.tracks["side_qa"].boost == 1.0
+    assert by_error.tracks["side_qa"].fast == pytest.approx(0.01)
+    # When the answers do go wrong, the error sampler boosts.
+    for error in (0.08, 0.08):
+        by_error.update(by_error.watched({**steady, "side_qa": 0.1}, {"side_qa": error}))
+    assert by_error.tracks["side_qa"].regressed and by_error.tracks["side_qa"].boost == 2.0
+
+
+def test_the_error_signal_falls_back_to_the_loss_and_floors_at_three_points():
+    sampler = AdaptiveSampler(TASKS, signal="error", fast_momentum=0.0, severe=None)
+    assert sampler.epsilon == 0.03 and AdaptiveSampler(TASKS).epsilon == 1e-3  # the defaults per signal
+    losses = {t: 2.0 for t in TASKS}
+    assert sampler.watched(losses, {"arrow": 0.25, "side_qa": 0.01}) == {**losses, "arrow": 0.25, "side_qa": 0.01}
+    assert make_sampler("adaptive", TASKS).watched(losses, {"arrow": 0.25}) == losses
+    assert make_sampler("uniform", TASKS).watched(losses, {"arrow": 0.25}) == losses
+    # 1 % → 3 % wrong answers is within three points: no regression; 1 % → 4 % is.
+    feed(sampler, "side_qa", [0.01, 0.03, 0.03, 0.03])
+    assert not sampler.tracks["side_qa"].regressed
+    feed(sampler, "side_qa", [0.04, 0.04])
+    assert sampler.tracks["side_qa"].regressed
