@@ -10,6 +10,7 @@ encoder itself hides the object.
     python -m penguin.probe                              # near_gold_qa, linear head, 2,000 steps
     python -m penguin.probe --task side_qa --kinds gold_left_right --steps 3000
     python -m penguin.probe --head tied --head-init brain   # the brain's reply path in miniature
+    python -m penguin.probe --task near_gold_qa --stem patch   # another image stem
 
 Heads (`--head`):
 - `linear`: one linear layer from the pooled features to the two answers.
@@ -36,6 +37,7 @@ from torch import Tensor, nn
 from datamodules import registry
 from penguin.brain import Brain
 from penguin.brain.brain import INIT_STD, initialise
+from penguin.brain.config import STEMS
 
 
 class TiedHead(nn.Module):
@@ -64,14 +66,14 @@ def make_head(kind: str, width: int, init: str) -> nn.Module:
 
 
 def run(task: str = "near_gold_qa", *, kinds: list[str] | None = None, preset: str = "tiny64",
-        head: str = "linear", head_init: str = "torch", steps: int = 2000, batch: int = 32,
+        stem: str | None = None, head: str = "linear", head_init: str = "torch", steps: int = 2000, batch: int = 32,
         lr: float = 1e-3, seed: int = 0, report_every: int = 200, echo=print) -> list[float]:
     """Train the probe; returns the accuracy of each `report_every` steps (and echoes each)."""
     for name, value in (("steps", steps), ("batch", batch), ("report_every", report_every)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1; got {value}")
     torch.manual_seed(seed)
-    brain = Brain.from_preset(preset)
+    brain = Brain.from_preset(preset, **({"stem": stem} if stem else {}))
     encoder, size = brain.image_encoder, brain.config.image_size
     options = {"kinds": kinds} if kinds else {}
     data = registry.get(task)(batch_size=batch, image_size=size, seed=seed, **options)
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", default="near_gold_qa", choices=registry.names())
     parser.add_argument("--kinds", nargs="+", help="question kinds to ask (default: the task's own)")
     parser.add_argument("--preset", default="tiny64")
+    parser.add_argument("--stem", choices=STEMS, help="the image stem (default: the preset's; penguin/brain/vision.py)")
     parser.add_argument("--head", default="linear", choices=["linear", "tied"])
     parser.add_argument("--head-init", default="torch", choices=["torch", "brain"])
     parser.add_argument("--steps", type=int, default=2000)
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        run(args.task, kinds=args.kinds, preset=args.preset, head=args.head, head_init=args.head_init,
+        run(args.task, kinds=args.kinds, preset=args.preset, stem=args.stem, head=args.head, head_init=args.head_init,
             steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, report_every=args.report_every)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")

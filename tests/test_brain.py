@@ -17,6 +17,7 @@ from penguin.brain import (
     generate,
     parameter_count,
 )
+from penguin.brain.config import STEMS
 
 SEP, EOS = 3, 2  # the tokenizer's ids; the brain takes them as arguments
 
@@ -88,7 +89,7 @@ def test_entry_point_prints_every_preset(capsys):
     assert all(line.endswith(" M parameters") for line in lines)
 
 
-@pytest.mark.parametrize("stem", ["conv", "patch"])
+@pytest.mark.parametrize("stem", STEMS)
 def test_a_gold_sized_dot_is_not_drowned_in_the_image_tokens(stem):
     # A 5-px coin must move its token's encoding visibly at initialisation; with PyTorch's default
     # conv init and no stem norm the conv stem moved it by 2 % and nothing downstream could learn.
@@ -104,7 +105,7 @@ def test_a_gold_sized_dot_is_not_drowned_in_the_image_tokens(stem):
     assert change > 0.1
 
 
-@pytest.mark.parametrize("stem", ["conv", "patch"])
+@pytest.mark.parametrize("stem", STEMS)
 def test_empty_floor_encodes_to_zero_and_only_drawn_patches_light_up(stem):
     # The stems read ink (1 − pixel) and the conv stem gates its coordinates by it: a white image
     # gives exactly zero stem features, and a lone coin lights up only the tokens whose receptive

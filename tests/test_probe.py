@@ -12,6 +12,20 @@ def test_probe_reports_each_window_and_repeats_itself_by_seed():
     assert probe.run("near_gold_qa", head="tied", head_init="brain", **kwargs) == first
 
 
+def test_probe_trains_the_stem_it_is_given(monkeypatch):
+    built = []
+    original = probe.Brain.from_preset
+    monkeypatch.setattr(probe.Brain, "from_preset",
+                        lambda *a, **k: built.append(k.get("stem")) or original(*a, **k))
+    kwargs = {"steps": 2, "batch": 4, "report_every": 2, "echo": lambda line: None}
+    probe.run("near_gold_qa", stem="patch", **kwargs)
+    probe.run("near_gold_qa", **kwargs)
+    assert built == ["patch", None]  # None: the preset's own stem
+    with pytest.raises(SystemExit) as exit_:
+        probe.main(["--stem", "pixels", "--steps", "1"])
+    assert exit_.value.code == 2
+
+
 def test_head_init_follows_the_brain_or_pytorch():
     brain_like = probe.make_head("tied", 128, "brain")
     default = probe.make_head("tied", 128, "torch")

@@ -38,6 +38,9 @@ PAD_ID = 0
 """The padding token id; the tokenizer reserves 0 for `<pad>`."""
 
 
+STEMS = ("patch", "conv")  # how pixels become tokens (penguin/brain/vision.py)
+
+
 @dataclass(frozen=True)
 class BrainConfig:
     """All sizes of a `Brain`; the defaults are the `tiny64` preset. Invalid sizes raise ValueError."""
@@ -71,8 +74,8 @@ class BrainConfig:
             value = getattr(self, field.name)
             if field.name != "stem" and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"BrainConfig.{field.name} must be a positive int; got {value!r}")
-        if self.stem not in ("patch", "conv"):
-            raise ValueError(f"BrainConfig.stem must be 'patch' or 'conv'; got {self.stem!r}")
+        if self.stem not in STEMS:
+            raise ValueError(f"BrainConfig.stem must be one of {', '.join(map(repr, STEMS))}; got {self.stem!r}")
         if self.image_size % self.patch_size:
             raise ValueError(
                 f"BrainConfig.image_size {self.image_size} is not a multiple of patch_size "
