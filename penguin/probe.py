@@ -14,6 +14,8 @@ encoder itself hides the object.
 
 Heads (`--head`):
 - `linear`: one linear layer from the pooled features to the two answers.
+- `mlp`: linear, GELU, linear — a head that can form products of pooled features (a heading times
+  a direction), which a linear head cannot.
 - `tied`: the shape of the brain's answer path — linear, LayerNorm, a learned `<sep>`-like vector
   added, LayerNorm, and dot products with two learned answer embeddings (the brain's tied
   vocabulary head).
@@ -40,6 +42,9 @@ from penguin.brain.brain import INIT_STD, initialise
 from penguin.brain.config import STEMS
 
 
+HEADS = ("linear", "mlp", "tied")
+
+
 class TiedHead(nn.Module):
     """Pooled features → two answer logits through the brain's answer path in miniature."""
 
@@ -58,8 +63,11 @@ class TiedHead(nn.Module):
 
 
 def make_head(kind: str, width: int, init: str) -> nn.Module:
-    """The probe's head (`linear` or `tied`), initialised like the brain or like PyTorch."""
-    head = nn.Linear(width, 2) if kind == "linear" else TiedHead(width, init)
+    """The probe's head (`linear`, `mlp` or `tied`), initialised like the brain or like PyTorch."""
+    heads = {"linear": lambda: nn.Linear(width, 2),
+             "mlp": lambda: nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, 2)),
+             "tied": lambda: TiedHead(width, init)}
+    head = heads[kind]()
     if init == "brain":
         head.apply(initialise)
     return head
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", help="question kinds to ask (default: the task's own)")
     parser.add_argument("--preset", default="tiny64")
     parser.add_argument("--stem", choices=STEMS, help="the image stem (default: the preset's; penguin/brain/vision.py)")
-    parser.add_argument("--head", default="linear", choices=["linear", "tied"])
+    parser.add_argument("--head", default="linear", choices=HEADS)
     parser.add_argument("--head-init", default="torch", choices=["torch", "brain"])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)

@@ -26,6 +26,28 @@ def test_probe_trains_the_stem_it_is_given(monkeypatch):
     assert exit_.value.code == 2
 
 
+def test_the_mlp_head_forms_a_product_the_linear_head_cannot():
+    # The heading questions' answer is the sign of a product (a heading times a direction): on pooled
+    # features whose label is sign(x0 * x1) the mlp head learns it and the linear head stays at chance.
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(1024, 128, generator=generator)
+    labels = (features[:, 0] * features[:, 1] > 0).long()
+    accuracy = {}
+    for kind in ("linear", "mlp"):
+        torch.manual_seed(0)
+        head = probe.make_head(kind, 128, "torch")
+        optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
+        for _ in range(300):
+            optimizer.zero_grad()
+            F.cross_entropy(head(features), labels).backward()
+            optimizer.step()
+        accuracy[kind] = (head(features).argmax(1) == labels).float().mean().item()
+    assert accuracy["mlp"] > 0.9 and accuracy["linear"] < 0.65, accuracy
+
+
 def test_head_init_follows_the_brain_or_pytorch():
     brain_like = probe.make_head("tied", 128, "brain")
     default = probe.make_head("tied", 128, "torch")
