@@ -30,8 +30,11 @@ fixed), once per seed: one seed's dips are single validations and can be luck ei
 **Reported** (`OUT/forgetting.json`, and the table printed): whether phase 1 brought every
 question task of A to `MASTERY` (0.90); per task of A its best validation score in phase 1, the
 lowest score in phase 2 and the step of that validation (`low_step`: dips that share a step
-across tasks are one event of the whole model, not one task's decay), the final score and the
-training steps the sampler boosted it (boost > 1 from one validation to the next); per task of B
+across tasks are one event of the whole model, not one task's decay), the sustained low and dip
+(`sustained_low`, the lowest median of three validations in a row, and `sustained_dip`, the
+phase-1 best minus it: a swing one validation wide, which no corrective fed by those validations
+can see coming, does not count there; the targets still use the single lowest), the final score
+and the training steps the sampler boosted it (boost > 1 from one validation to the next); per task of B
 its final score;
 per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
 phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
@@ -293,6 +296,14 @@ def score_curve(curves: dict, task: str) -> list[tuple[int, float]]:
     return []
 
 
+def sustained_low(points: list[tuple[int, float]]) -> float | None:
+    """The lowest median of three validations in a row (the lowest score while there are fewer)."""
+    scores = [v for _, v in points]
+    if len(scores) < 3:
+        return min(scores) if scores else None
+    return min(sorted(scores[i:i + 3])[1] for i in range(len(scores) - 2))
+
+
 def boosted_steps(curves: dict, task: str, last_step: int) -> int:
     """Training steps between validations at which the sampler's boost of `task` was at least
     `BOOSTED` (a boost decays towards 1 geometrically and never quite reaches it)."""
@@ -322,8 +333,10 @@ def summarise(plan: Plan, curves: dict, arms, chance: dict[str, float]) -> dict:
             best = old[task]["phase1_best"]
             low_step, low = min(points, key=lambda p: p[1]) if points else (None, None)
             final = points[-1][1] if points else None
-            entry["old"][task] = {"lowest": low, "low_step": low_step, "final": final,
+            sustained = sustained_low(points)
+            entry["old"][task] = {"lowest": low, "low_step": low_step, "sustained_low": sustained, "final": final,
                                   "dip": None if low is None or best is None else best - low,
+                                  "sustained_dip": None if sustained is None or best is None else best - sustained,
                                   "final_drop": None if final is None or best is None else best - final,
                                   "boosted_steps": boosted_steps(arm_curves, task, plan.phase2_steps)}
         for task in plan.new:
@@ -392,15 +405,17 @@ def print_table(report: dict) -> None:
     if missed:
         print(f"phase 1 did not bring {', '.join(missed)} to {MASTERY:.2f}: give it more --phase1-steps; "
               "the arms' dips are measured from a skill that was not mastered")
-    print(f"\n{'seed':<6}{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'at step':>9}{'final':>8}{'boosted':>9}")
+    print(f"\n{'seed':<6}{'arm':<10}{'task':<22}{'phase-1 best':>13}{'lowest':>9}{'at step':>9}{'sustained':>10}"
+          f"{'final':>8}{'boosted':>9}")
     for seed, entry_of_seed in report["seeds"].items():
         for arm, entry in entry_of_seed["arms"].items():
             for task, e in entry["old"].items():
                 print(f"{seed:<6}{arm:<10}{task:<22}{_num(old[task]['phase1_best']):>13}{_num(e['lowest']):>9}"
-                      f"{'—' if e['low_step'] is None else e['low_step']:>9}{_num(e['final']):>8}{e['boosted_steps']:>9}")
+                      f"{'—' if e['low_step'] is None else e['low_step']:>9}{_num(e.get('sustained_low')):>10}"
+                      f"{_num(e['final']):>8}{e['boosted_steps']:>9}")
             for task, e in entry["new"].items():
                 chance = "" if e.get("chance") is None else f"   chance {e['chance']:.3f}"
-                print(f"{seed:<6}{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{'':>9}{_num(e['final']):>8}{chance}")
+                print(f"{seed:<6}{arm:<10}{task + ' (new)':<22}{'':>13}{'':>9}{'':>9}{'':>10}{_num(e['final']):>8}{chance}")
         for arm, t in entry_of_seed["targets"].items():
             print(f"seed {seed}, {arm}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
     n = len(report["seeds"])
