@@ -361,6 +361,7 @@ def test_forgetting_summary_reads_best_low_and_final_off_the_curves():
     assert (side["lowest"], side["low_step"], side["final"]) == (0.7, 50, 0.9)
     assert side["dip"] == pytest.approx(0.25) and side["final_drop"] == pytest.approx(0.05)
     assert side["sustained_low"] == 0.9 and side["sustained_dip"] == pytest.approx(0.05)  # median of 0.94, 0.7, 0.9
+    assert report["arms"]["static"]["new"]["turn_qa"] == {"final": 0.8, "final_loss": 0.3, "chance": 0.5}
 
 
 def test_a_swing_one_validation_wide_is_not_a_sustained_dip():
@@ -371,7 +372,6 @@ def test_a_swing_one_validation_wide_is_not_a_sustained_dip():
     slide = [(0, 0.95), (50, 0.60), (100, 0.55), (150, 0.58), (200, 0.95)]
     assert bf.sustained_low(slide) == 0.58  # three validations down: the median of the lowest three
     assert bf.sustained_low([(0, 0.9), (50, 0.4)]) == 0.4 and bf.sustained_low([]) is None
-    assert report["arms"]["static"]["new"]["turn_qa"] == {"final": 0.8, "final_loss": 0.3, "chance": 0.5}
 
 
 @pytest.mark.timeout(300)
