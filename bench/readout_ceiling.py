@@ -58,8 +58,9 @@ PREDICATES = {
 def ceiling(size: int, scenes: int, seed: int = 0, batch: int = 512) -> dict[str, float]:
     """Per predicate, the fraction of `scenes` bare scenes whose read-out at `size` px gives the true
     answer; plus the heading error in degrees (`heading_err_mean`, `heading_err_p95`)."""
-    if size < 8 or scenes < 1 or batch < 1:
-        raise ValueError(f"size must be at least 8 and scenes, batch at least 1; got {size}, {scenes}, {batch}")
+    for name, value, least in (("--sizes", size, 8), ("--scenes", scenes, 1), ("batch", batch, 1)):
+        if value < least:
+            raise ValueError(f"{name}: expected at least {least}, got {value}")
     generator = torch.Generator().manual_seed(seed)
     right = dict.fromkeys(PREDICATES, 0.0)
     counted = dict.fromkeys(PREDICATES, 0)

@@ -40,4 +40,8 @@ def test_bad_arguments_are_one_line_errors(capsys):
     with pytest.raises(SystemExit) as exit_:
         readout_ceiling.main(["--sizes", "4"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip().count("\n") == 0
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "--sizes" in error
+    with pytest.raises(SystemExit):
+        readout_ceiling.main(["--scenes", "0"])
+    assert "--scenes: expected at least 1, got 0" in capsys.readouterr().err
