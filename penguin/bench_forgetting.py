@@ -34,9 +34,8 @@ across tasks are one event of the whole model, not one task's decay), the sustai
 (`sustained_low`, the lowest median of three validations in a row, and `sustained_dip`, the
 phase-1 best minus it: a swing one validation wide, which no corrective fed by those validations
 can see coming, does not count there; the targets still use the single lowest), the final score
-and the training steps the sampler boosted it (boost > 1 from one validation to the next); per task of B
-its final score;
-per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
+and the training steps the sampler boosted it (boost > 1 from one validation to the next); per
+task of B its final score; per arm whether it meets the target: every task of A ends at most `TARGET_FINAL_DROP` below its
 phase-1 best, its worst dip is at most half of `static`'s, and B's final scores are at least
 `TARGET_B_RATIO` × `static`'s — counting only the B tasks `static` learned, whose final score is
 more than `LEARNED_MARGIN` above the task's chance (`baselines()["chance_exact_acc"]` on the same
