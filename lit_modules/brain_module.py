@@ -36,11 +36,17 @@ validation (an option of this module, so that configs and checkpoints keep it).
 starts from is `carried_state` (None: fresh), which `callbacks/memory_reset.py::MemoryReset`
 sets; with `carry_state` on, the batch's final state is left in `last_state` for it. Validation
 always starts every episode fresh. The compiled brain (`compile=True`) is not a registered
-submodule, so checkpoints hold each weight once, under `brain.`, compiled or not.
+submodule, so checkpoints hold each weight once, under `brain.` (and its average, when kept, under
+`averaged.brain.`), compiled or not.
 
 **Warm start.** `init_from` (a checkpoint path, or `RUN:best` / `RUN:best:<task>`) and `init_components` (e.g. `[image_encoder]`)
 start a new run from earlier brain weights with a fresh optimizer, schedule and sampler over this
 run's tasks (`lit_modules/warm_start.py`); a resumed run ignores them.
+
+**Averaged weights.** With `ema_decay` (e.g. 0.99) the module keeps an exponential moving average
+of the brain's weights (`averaged`, `lit_modules/weight_average.py`), updated after every optimizer
+step; validation, evaluation and warm starts from its checkpoints use the average, training the
+brain itself.
 
 Other options: `preset`/`brain` (the brain, `penguin.brain`), `tasks` (the same as `data.tasks`),
 `foreground_weight`/`edit_weight` (the image term, `lit_modules/terms.py`), `compile=True`
@@ -59,6 +65,7 @@ from lit_modules.metrics import ValidationMetrics
 from lit_modules.optimization import adamw_with_schedule
 from lit_modules.terms import EDIT_WEIGHT, FOREGROUND_WEIGHT, EpisodeResult, run_episode
 from lit_modules.warm_start import load_brain_weights
+from lit_modules.weight_average import AVERAGED, WeightAverage
 from lit_modules.weighting import make_weighting
 from penguin.brain import Brain, BrainState
 from penguin.episode import TERMS, Episode
@@ -79,13 +86,15 @@ class BrainModule(L.LightningModule):
                  min_lr_ratio: float = 0.1, foreground_weight: float = FOREGROUND_WEIGHT,
                  edit_weight: float = EDIT_WEIGHT, compile: bool = False,
                  max_nonfinite: int = 5, sample_every_n_validations: int = 1, init_from: str | None = None,
-                 init_components: list[str] | None = None) -> None:
+                 init_components: list[str] | None = None, ema_decay: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         try:
             self.brain = Brain.from_preset(preset, **(brain or {}))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"model.preset/model.brain: {e}") from None
+        # The weights validation, evaluation and warm starts use (lit_modules/weight_average.py).
+        self.averaged = WeightAverage(self.brain, ema_decay) if ema_decay is not None else None
         self.task_names = resolve_tasks(tasks)
         keys = [f"{t}/{term}" for t in self.task_names for term in TERMS]
         self.weighting = make_weighting(weighting, keys, **(weighting_options or {}))
@@ -93,6 +102,7 @@ class BrainModule(L.LightningModule):
         self.last_val_losses: dict[str, float] = {}
         self.last_val_errors: dict[str, float] = {}
         self._compiled: torch.nn.Module | None = None  # never a registered submodule (see State above)
+        self._compiled_averaged: torch.nn.Module | None = None
         self.carried_state: BrainState | None = None
         self.carry_state = False
         self.last_state: BrainState | None = None
@@ -134,12 +144,16 @@ class BrainModule(L.LightningModule):
             # to eager without a word (bench gpu counts recompiles).
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILE_RECOMPILE_LIMIT)
             object.__setattr__(self, "_compiled", torch.compile(self.brain))
+            if self.averaged is not None:
+                object.__setattr__(self, "_compiled_averaged", torch.compile(self.averaged.brain))
 
     def on_fit_start(self) -> None:
         if self.hparams.init_from and self.trainer.ckpt_path is None:
             report = load_brain_weights(self.brain, self.hparams.init_from, self.hparams.init_components)
             if self.trainer.is_global_zero:
                 print(report, flush=True)
+            if self.averaged is not None:
+                self.averaged.reset(self.brain)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Checkpoints of Penguin 0.1 also held every weight under `_step_brain.` (the same brain
@@ -153,11 +167,22 @@ class BrainModule(L.LightningModule):
             for key, value in self.state_dict().items():
                 if key.startswith("weighting.") and key not in state:
                     state[key] = value.detach().clone()
+        # A run resumed with `ema_decay` from a checkpoint written without it starts its average
+        # from the checkpoint's trained weights.
+        if state and self.averaged is not None and not any(k.startswith(AVERAGED) for k in state):
+            for key in [k for k in state if k.startswith("brain.")]:
+                state[AVERAGED + key[len("brain."):]] = state[key]
 
     # ------------------------------------------------------------------ training
     def run(self, episode: Episode, state: BrainState | None = None) -> EpisodeResult:
-        """The episode through the brain (compiled when `compile=True` on CUDA), from `state` or fresh."""
-        return run_episode(self._compiled or self.brain, episode, state,
+        """The episode through the brain, from `state` or fresh: the trained brain while the module
+        is in training mode, else the averaged one when `ema_decay` is set (each compiled when
+        `compile=True` on CUDA)."""
+        if self.averaged is not None and not self.training:
+            brain = self._compiled_averaged or self.averaged.brain
+        else:
+            brain = self._compiled or self.brain
+        return run_episode(brain, episode, state,
                            foreground_weight=self.hparams.foreground_weight, edit_weight=self.hparams.edit_weight)
 
     def weighted_terms(self, episode: Episode, result: EpisodeResult) -> dict[str, Tensor]:
@@ -190,6 +215,8 @@ class BrainModule(L.LightningModule):
         finally:
             for group, lr in zip(optimizer.param_groups, scheduled):
                 group["lr"] = lr
+        if self.averaged is not None:  # after every optimizer step, a skipped one included
+            self.averaged.update(self.brain, self.global_step)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Skip the step (drop every gradient) when the loss or a gradient is not finite on any rank.

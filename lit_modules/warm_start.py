@@ -10,7 +10,9 @@ continue training old weights on a new mix of tasks.
   best of `RUN`, a run folder such as `runs/old`, or its `checkpoints/` folder) or
   `RUN:best:<task>` (that task's best; `callbacks/best_checkpoint.py`).
 - Only the brain's weights are read (`brain.*` in a `python -m penguin.fit` checkpoint, or a bare
-  `Brain.state_dict()` file); with `init_components`, only those components (top-level children
+  `Brain.state_dict()` file) — the averaged ones (`averaged.brain.*`) where the run kept an
+  average (`model.ema_decay`, `lit_modules/weight_average.py`), since those are what its
+  validation measured and its best checkpoints were chosen by; with `init_components`, only those components (top-level children
   of `Brain`, e.g. `image_encoder`, `kind_head`).
 - Taking the kind head (all components, or `kind_head`) takes its vocabulary too, so each kind
   keeps its class; kinds new to this run get the next free classes.
@@ -30,6 +32,7 @@ import torch
 from torch import nn
 
 from callbacks.best_checkpoint import resolve_checkpoint
+from lit_modules.weight_average import AVERAGED
 
 VOCABULARY_KEY = "kind_vocabulary._extra_state"
 
@@ -60,8 +63,10 @@ def load_brain_weights(brain: nn.Module, path: str | Path, components: Sequence[
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"model.init_from: {path} holds no state dict")
-    if any(k.startswith("brain.") for k in state):
-        state = {k[len("brain."):]: v for k, v in state.items() if k.startswith("brain.")}
+    prefix = AVERAGED if any(k.startswith(AVERAGED) for k in state) else "brain."
+    averaged = prefix == AVERAGED
+    if any(k.startswith(prefix) for k in state):
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     valid = [name for name, _ in brain.named_children()]
     if components:
         unknown = sorted(set(components) - set(valid))
@@ -85,7 +90,7 @@ def load_brain_weights(brain: nn.Module, path: str | Path, components: Sequence[
     result = brain.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if k in wanted]
     loaded = len([k for k in state if k in own])
-    return (f"warm start from {path}: {loaded} weights" + (f" of {', '.join(components)}" if components else "")
+    return (f"warm start from {path}: {loaded} {'averaged ' if averaged else ''}weights" + (f" of {', '.join(components)}" if components else "")
             + f"; missing (kept fresh): {_summary(missing)}; unexpected (ignored): {_summary(result.unexpected_keys)}")
 
 

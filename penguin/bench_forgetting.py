@@ -95,6 +95,7 @@ class Plan:
     old_lr_scale: float = 0.3
     seed: int = 0
     phase2_seed: int = 0  # the arms' training scenes and schedule; repeats an experiment on one phase 1
+    ema_decay: float | None = None  # phase 2's model.ema_decay: every arm validated on averaged weights
     task_options: dict = field(default_factory=lambda: {
         "side_qa": {"kinds": ["gold_left_right", "agent_left_right"]},
         "arrow": {"weights": {"image": 20.0}},
@@ -130,6 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--old-share", type=float, default=d.old_share, help="A's total base share in phase 2")
     parser.add_argument("--old-lr-scale", type=float, default=d.old_lr_scale, help="A's lr_scale in the lr_scale arm")
+    parser.add_argument("--ema-decay", type=float, default=d.ema_decay,
+                        help="phase 2's model.ema_decay (e.g. 0.99): every arm trains as before and is validated, "
+                             "sampled and reported on an average of its weights (default: none)")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--adaptive-options", default="{}", help="JSON: extra options of the adaptive sampler")
     parser.add_argument("--runs", default="runs/forgetting", help="where the fit runs go (default: %(default)s)")
@@ -141,11 +145,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     seeds = list(dict.fromkeys(args.phase2_seed))  # in the order given, each once
-    plan = replace(QUICK, phase2_seed=seeds[0]) if args.quick else Plan(
+    plan = replace(QUICK, phase2_seed=seeds[0], ema_decay=args.ema_decay) if args.quick else Plan(
         old=tuple(args.old), new=tuple(args.new), phase1_steps=args.phase1_steps, phase2_steps=args.phase2_steps,
         val_every=args.val_every, val_batches=args.val_batches, batch_size=args.batch, old_share=args.old_share,
         old_lr_scale=args.old_lr_scale, phase2_lr=args.phase2_lr, phase2_warmup=args.phase2_warmup,
-        phase2_val_every=args.phase2_val_every, phase2_seed=seeds[0])
+        phase2_val_every=args.phase2_val_every, phase2_seed=seeds[0], ema_decay=args.ema_decay)
     for seed in seeds:
         _check(replace(plan, phase2_seed=seed))
     try:
@@ -204,7 +208,8 @@ def _run_arm(plan: Plan, arm: str, runs: Path, checkpoint: Path, adaptive_option
                "lr": plan.phase2_lr, "warmup": plan.phase2_warmup, "val_batches": plan.val_batches,
                "batch": plan.batch_size, "sampler": sampler, "sampler_options": sampler_options,
                "task_options": options,
-               **({"seed": plan.phase2_seed} if plan.phase2_seed else {})}  # seed 0: the keys of older runs
+               **({"seed": plan.phase2_seed} if plan.phase2_seed else {}),  # seed 0: the keys of older runs
+               **({"ema_decay": plan.ema_decay} if plan.ema_decay is not None else {})}
     key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:10]
     folder = runs / f"phase2_{arm}_{key}"
     arm_done = folder / "arm_done.json"
@@ -215,7 +220,7 @@ def _run_arm(plan: Plan, arm: str, runs: Path, checkpoint: Path, adaptive_option
         _fit(plan, folder, tasks=tasks, steps=plan.phase2_steps, sampler=sampler,
              sampler_options=sampler_options, task_options=options, lr=plan.phase2_lr,
              warmup=min(plan.phase2_warmup, plan.phase2_steps), val_every=plan.phase2_val_every,
-             init_from=checkpoint, seed=plan.phase2_seed)
+             init_from=checkpoint, seed=plan.phase2_seed, ema_decay=plan.ema_decay)
         arm_done.write_text(json.dumps(setting) + "\n")
     return read_curves(folder), setting
 
@@ -263,19 +268,22 @@ def _check(plan: Plan) -> None:
         raise ValueError(f"--phase2-warmup: expected an integer >= 0, got {plan.phase2_warmup}")
     if not (math.isfinite(plan.phase2_lr) and plan.phase2_lr > 0):
         raise ValueError(f"--phase2-lr: expected a positive number, got {plan.phase2_lr}")
+    if plan.ema_decay is not None and not 0 < plan.ema_decay < 1:
+        raise ValueError(f"--ema-decay: expected a number in (0, 1) such as 0.99, got {plan.ema_decay}")
     if not 0 < plan.old_share < 1:
         raise ValueError(f"--old-share: expected a number in (0, 1), got {plan.old_share}")
 
 
 def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, task_options, lr, warmup, val_every,
-         init_from=None, seed=0) -> None:
+         init_from=None, seed=0, ema_decay=None) -> None:
     """One `python -m penguin.fit` run into `folder` (replacing an earlier run there)."""
     config = {
         "restart": True,
         "seed_everything": plan.seed + seed,
         "model": {"preset": plan.preset, "weighting": "static", "lr": lr, "warmup_steps": warmup,
                   "foreground_weight": 4.0, "edit_weight": 30.0,
-                  **({"init_from": str(init_from)} if init_from else {})},
+                  **({"init_from": str(init_from)} if init_from else {}),
+                  **({"ema_decay": ema_decay} if ema_decay is not None else {})},
         "data": {"tasks": list(tasks), "task_options": task_options, "batch_size": plan.batch_size, "seed": seed,
                  "image_size": 64, "val_batches": plan.val_batches, "sampler": sampler,
                  "sampler_options": sampler_options},

@@ -417,6 +417,12 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     for target, seeds_meeting in report["summary"]["adaptive"]["seeds_meeting"].items():
         assert seeds_meeting == [s for s in (0, 1) if report["seeds"][str(s)]["targets"]["adaptive"][target]]
     assert Image.open(out / "forgetting.png").height == 2 * Image.open(first_png).height  # one row per seed
+    assert bench.main([*argv, "--arms", "static", "--ema-decay", "0.9"]) == 0  # an average is a new setting
+    assert "reusing" not in capsys.readouterr().out.split("phase2_static_")[1].splitlines()[0]
+    averaged = [f for f in runs.glob("phase2_static_*.json") if "ema_decay" in json.loads(f.read_text())["model"]]
+    assert len(averaged) == 1 and json.loads(averaged[0].read_text())["model"]["ema_decay"] == 0.9
+    state = torch.load(averaged[0].with_suffix("") / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert any(k.startswith("averaged.brain.") for k in state)
     config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
     plan = bench_forgetting_plan()
     assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == plan.old_lr_scale
@@ -433,6 +439,9 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     with pytest.raises(SystemExit) as exit_:
         bench.main(["forgetting", "--phase2-seed", "-1"])
     assert exit_.value.code == 2 and "--phase2-seed: expected an integer >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["forgetting", "--ema-decay", "1.5"])
+    assert exit_.value.code == 2 and "--ema-decay: expected a number in (0, 1)" in capsys.readouterr().err
 
 
 def bench_forgetting_plan():

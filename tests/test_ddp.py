@@ -5,6 +5,7 @@ ranks wait on each other for ever. Run as a subprocess with a timeout, since a d
 import sys
 from pathlib import Path
 
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from process_group import run_group
@@ -17,6 +18,7 @@ def test_two_cpu_ranks_train_validate_and_checkpoint(tmp_path):
     command = [sys.executable, "-m", "penguin.fit", "--config", str(ROOT / "configs" / "ddp.yaml"),
                "--name", "ddp", "--data.tasks", f"[{', '.join(TASKS)}]", "--data.batch_size", "4",
                "--data.val_batches", "1", "--model.preset", "tiny64", "--model.warmup_steps", "2",
+               "--model.ema_decay", "0.9",
                "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.precision", "32-true",
                "--trainer.max_steps", "8", "--trainer.val_check_interval", "4", "--trainer.log_every_n_steps", "1",
                "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
@@ -34,3 +36,6 @@ def test_two_cpu_ranks_train_validate_and_checkpoint(tmp_path):
     assert {"val/near_gold_qa/exact_acc", "val/near_gold_qa/near_gold/exact_acc",
             "val/arrow/edit_ratio", "val/arrow/draw_line_to_gold/mse"} <= scalars
     assert (tmp_path / "ddp" / "checkpoints" / "last.ckpt").is_file()
+    state = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    averaged = {k: v for k, v in state["state_dict"].items() if k.startswith("averaged.brain.")}
+    assert averaged and all(torch.isfinite(v).all() for v in averaged.values() if isinstance(v, torch.Tensor))

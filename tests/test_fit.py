@@ -191,23 +191,28 @@ def _without_paths(state, run):
     return state
 
 
-@pytest.mark.parametrize("memory", [[], ["--memory.hard_reset", "every_n_steps", "--memory.every_n_steps", "5"]],
-                         ids=["fresh-state", "carried-state"])
-def test_resume_continues_exactly(tmp_path, memory):
+CARRY = ["--memory.hard_reset", "every_n_steps", "--memory.every_n_steps", "5"]
+
+
+@pytest.mark.parametrize("extra", [[], CARRY, ["--model.ema_decay", "0.9"]],
+                         ids=["fresh-state", "carried-state", "averaged-weights"])
+def test_resume_continues_exactly(tmp_path, extra):
+    memory = extra == CARRY
     common = ["--data.tasks", "[side_qa, arrow, near_gold_qa]", "--data.sampler", "adaptive",
               "--data.sampler_options", "{tolerance: 0.0, patience: 1, epsilon: 0.0}",
-              "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6", *memory]
+              "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6", *extra]
     assert _fit(tmp_path, "--name", "straight", *common, "--trainer.max_steps", "18") == 0
     # Stopped at step 8, between the validations at 6 and 12: last.ckpt must still be at step 8.
     assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "8") == 0
     stopped = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert stopped["global_step"] == 8 and stopped["TaskMixture"]["consumed"] == 8
     carried = next(v for k, v in stopped["callbacks"].items() if k.startswith("MemoryReset"))["state"]
-    assert (carried is not None) == bool(memory)  # step 8 starts from step 7's state when carrying
+    assert (carried is not None) == memory  # step 8 starts from step 7's state when carrying
     assert _fit(tmp_path, "--name", "resumed", *common, "--trainer.max_steps", "18", "--ckpt_path", "last") == 0
     a = torch.load(tmp_path / "straight/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 18
+    assert any(k.startswith("averaged.brain.") for k in a["state_dict"]) == ("--model.ema_decay" in extra)
     for name, value in a["state_dict"].items():  # bit-exact (unused loss-ratio slots hold NaN on both)
         if isinstance(value, torch.Tensor):
             assert torch.allclose(value, b["state_dict"][name], rtol=0, atol=0, equal_nan=True), name
@@ -240,6 +245,7 @@ def test_resume_continues_exactly(tmp_path, memory):
     (["--model.preset", "huge"], "error: model.preset/model.brain:"),
     (["--model.brain", "{question_kinds: 8}"], "error: the tasks ask more than 8 question kinds"),
     (["--model.edit_weight", "-1"], "error: model.edit_weight: expected a non-negative number, got -1"),
+    (["--model.ema_decay", "1"], "error: model.ema_decay: expected a number in (0, 1) such as 0.99"),
     (["--model.sample_every_n_validations", "0"],
      "error: model.sample_every_n_validations: expected a positive integer, got 0"),
     (["--ckpt_path", "nowhere.ckpt"], "error: --ckpt_path nowhere.ckpt: no such file"),

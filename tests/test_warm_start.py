@@ -37,6 +37,26 @@ def test_all_weights_load_and_the_kind_classes_keep_their_names(earlier):
     assert names[:3] == ["near_gold", "draw_line_to_gold", "copy_scene"] and names[3] == "gold_left_right"
 
 
+def test_a_warm_start_from_a_run_with_an_average_takes_the_average(tmp_path):
+    """The averaged weights are what the earlier run validated and chose its best checkpoints by."""
+    assert main([*BASE, "--name", "a", "--data.tasks", "[near_gold_qa, arrow]", "--trainer.max_steps", "3",
+                 "--model.ema_decay", "0.9", "--trainer.default_root_dir", str(tmp_path)]) == 0
+    path = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    averaged = {k[len("averaged.brain."):]: v for k, v in state.items()
+                if k.startswith("averaged.brain.") and isinstance(v, torch.Tensor)}
+    trained = _brain_weights(path)
+    assert set(averaged) == set(trained) and any(not torch.equal(averaged[k], trained[k]) for k in trained)
+    torch.manual_seed(1)
+    brain = Brain.from_preset("tiny64")
+    report = load_brain_weights(brain, path)
+    assert report.startswith(f"warm start from {path}: {len(trained) + 1} averaged weights; "  # + the kind names
+                             "missing (kept fresh): none")
+    assert "unexpected (ignored): none" in report
+    for name, value in averaged.items():
+        assert torch.equal(brain.state_dict()[name], value), name
+
+
 def test_some_components_load_and_the_rest_stay_fresh(earlier):
     torch.manual_seed(1)
     brain = Brain.from_preset("tiny64")

@@ -1,0 +1,105 @@
+"""`model.ema_decay`: the average of the brain's weights (`lit_modules/weight_average.py`) follows
+every optimizer step by its warmed-up decay, is what validation and evaluation run, and survives a
+checkpoint that was written without it."""
+import lightning as L
+import pytest
+import torch
+
+from datamodules.mixture import TaskMixture
+from lit_modules.brain_module import BrainModule
+from lit_modules.weight_average import step_decay
+
+TASKS = ["near_gold_qa", "arrow"]
+
+
+def _trainer(steps: int, **kwargs) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, **kwargs)
+
+
+def _weights(brain: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in brain.named_parameters()}
+
+
+def test_the_decay_warms_up_then_holds():
+    assert step_decay(0.99, 0) == pytest.approx(0.1)
+    assert step_decay(0.99, 10) == pytest.approx(11 / 20)
+    assert step_decay(0.99, 10_000) == 0.99
+    assert step_decay(0.5, 3) == pytest.approx(4 / 13) and step_decay(0.5, 20) == 0.5
+
+
+@pytest.mark.parametrize("decay", [0, 1, 1.5, -0.1, True, "0.9"])
+def test_a_decay_outside_zero_to_one_is_a_one_line_error(decay):
+    with pytest.raises(ValueError, match=r"^model.ema_decay: expected a number in \(0, 1\)") as error:
+        BrainModule(preset="tiny64", tasks=TASKS, ema_decay=decay)
+    assert "\n" not in str(error.value)
+
+
+def test_the_average_follows_each_step_by_the_warmed_up_decay():
+    """Recomputed by hand from the trained weights after each step."""
+    torch.manual_seed(0)
+    decay = 0.8
+    module = BrainModule(preset="tiny64", tasks=TASKS, warmup_steps=1, ema_decay=decay)
+    data = TaskMixture(tasks=TASKS, batch_size=4, sampler="round_robin")
+    trained = [_weights(module.brain)]
+
+    class Snapshot(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            trained.append(_weights(pl_module.brain))
+
+    trainer = _trainer(6, limit_val_batches=0, callbacks=[Snapshot()])
+    trainer.fit(module, data)
+    expected = dict(trained[0])
+    for t, weights in enumerate(trained[1:]):
+        d = min(decay, (1 + t) / (10 + t))
+        expected = {k: d * expected[k] + (1 - d) * weights[k] for k in expected}
+    averaged = _weights(module.averaged.brain)
+    assert set(averaged) == set(expected)
+    for k in expected:
+        torch.testing.assert_close(averaged[k], expected[k], rtol=1e-5, atol=1e-6, msg=k)
+    moved = [k for k in expected if not torch.equal(trained[-1][k], trained[0][k])]
+    assert moved and any(not torch.equal(averaged[k], trained[-1][k]) for k in moved)  # not the trained brain
+    assert not any(p.requires_grad for p in module.averaged.parameters())
+
+
+def test_validation_runs_the_average_and_training_the_trained_brain():
+    """The validation losses are those of a plain module holding the averaged weights."""
+    torch.manual_seed(0)
+    module = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=0.9)
+    torch.manual_seed(1)
+    other = BrainModule(preset="tiny64", tasks=TASKS).brain
+    module.averaged.brain.load_state_dict(other.state_dict())  # an average far from the trained brain
+
+    def validate(m):
+        data = TaskMixture(tasks=TASKS, batch_size=4, val_batches=1)
+        _trainer(1).validate(m, datamodule=data, verbose=False)
+        return dict(m.last_val_losses)
+
+    torch.manual_seed(2)
+    plain_average = BrainModule(preset="tiny64", tasks=TASKS)
+    plain_average.brain.load_state_dict(other.state_dict())
+    plain_trained = BrainModule(preset="tiny64", tasks=TASKS)
+    plain_trained.brain.load_state_dict(module.brain.state_dict())
+    got, want, trained = validate(module), validate(plain_average), validate(plain_trained)
+    assert got == pytest.approx(want, rel=1e-6) and got != pytest.approx(trained, rel=1e-3)
+    data = TaskMixture(tasks=TASKS, batch_size=4, val_batches=1)
+    data.setup("fit")
+    episode = data.tasks["arrow"].val_batch(0).render(64)
+    module.train()
+    with torch.no_grad():
+        in_training = module.run(episode).terms["image"]
+        by_trained = plain_trained.run(episode).terms["image"]
+    assert torch.equal(in_training, by_trained)
+
+
+def test_a_checkpoint_without_an_average_resumes_with_one_from_its_trained_weights():
+    torch.manual_seed(0)
+    old = BrainModule(preset="tiny64", tasks=TASKS)
+    checkpoint = {"state_dict": dict(old.state_dict())}
+    assert not any(k.startswith("averaged.") for k in checkpoint["state_dict"])
+    torch.manual_seed(1)
+    module = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=0.99)
+    module.on_load_checkpoint(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])  # strict: every averaged weight is there
+    for name, value in old.brain.named_parameters():
+        assert torch.equal(dict(module.averaged.brain.named_parameters())[name], value), name
