@@ -43,10 +43,10 @@ submodule, so checkpoints hold each weight once, under `brain.` (and its average
 start a new run from earlier brain weights with a fresh optimizer, schedule and sampler over this
 run's tasks (`lit_modules/warm_start.py`); a resumed run ignores them.
 
-**Averaged weights.** With `ema_decay` (e.g. 0.99) the module keeps an exponential moving average
-of the brain's weights (`averaged`, `lit_modules/weight_average.py`), updated after every optimizer
-step; validation, evaluation and warm starts from its checkpoints use the average, training the
-brain itself.
+**Averaged weights.** The module keeps an exponential moving average of the brain's weights
+(`averaged`, `lit_modules/weight_average.py`; `ema_decay` 0.99 by default, None for none), updated
+after every optimizer step; validation, evaluation and warm starts from its checkpoints use the
+average, training the brain itself.
 
 Other options: `preset`/`brain` (the brain, `penguin.brain`), `tasks` (the same as `data.tasks`),
 `foreground_weight`/`edit_weight` (the image term, `lit_modules/terms.py`), `compile=True`
@@ -86,7 +86,7 @@ class BrainModule(L.LightningModule):
                  min_lr_ratio: float = 0.1, foreground_weight: float = FOREGROUND_WEIGHT,
                  edit_weight: float = EDIT_WEIGHT, compile: bool = False,
                  max_nonfinite: int = 5, sample_every_n_validations: int = 1, init_from: str | None = None,
-                 init_components: list[str] | None = None, ema_decay: float | None = None) -> None:
+                 init_components: list[str] | None = None, ema_decay: float | None = 0.99) -> None:
         super().__init__()
         self.save_hyperparameters()
         try:
@@ -102,7 +102,6 @@ class BrainModule(L.LightningModule):
         self.last_val_losses: dict[str, float] = {}
         self.last_val_errors: dict[str, float] = {}
         self._compiled: torch.nn.Module | None = None  # never a registered submodule (see State above)
-        self._compiled_averaged: torch.nn.Module | None = None
         self.carried_state: BrainState | None = None
         self.carry_state = False
         self.last_state: BrainState | None = None
@@ -144,8 +143,6 @@ class BrainModule(L.LightningModule):
             # to eager without a word (bench gpu counts recompiles).
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILE_RECOMPILE_LIMIT)
             object.__setattr__(self, "_compiled", torch.compile(self.brain))
-            if self.averaged is not None:
-                object.__setattr__(self, "_compiled_averaged", torch.compile(self.averaged.brain))
 
     def on_fit_start(self) -> None:
         if self.hparams.init_from and self.trainer.ckpt_path is None:
@@ -175,11 +172,12 @@ class BrainModule(L.LightningModule):
 
     # ------------------------------------------------------------------ training
     def run(self, episode: Episode, state: BrainState | None = None) -> EpisodeResult:
-        """The episode through the brain, from `state` or fresh: the trained brain while the module
-        is in training mode, else the averaged one when `ema_decay` is set (each compiled when
-        `compile=True` on CUDA)."""
+        """The episode through the brain, from `state` or fresh: the trained brain (compiled when
+        `compile=True` on CUDA) while the module is in training mode, else the averaged one when
+        `ema_decay` is set. The average runs eagerly: it only validates and evaluates, and a second
+        compiled copy would compile every validation step kind again for it."""
         if self.averaged is not None and not self.training:
-            brain = self._compiled_averaged or self.averaged.brain
+            brain = self.averaged.brain
         else:
             brain = self._compiled or self.brain
         return run_episode(brain, episode, state,

@@ -1,7 +1,7 @@
 """`WeightAverage` — an exponential moving average of the brain's weights, the weights a run is judged by.
 
-With `model.ema_decay` set (e.g. 0.99), `BrainModule` keeps, beside the brain it trains, a copy
-whose every parameter follows the trained one after each optimizer step:
+`BrainModule` keeps, beside the brain it trains, a copy whose every parameter follows the trained
+one after each optimizer step (`model.ema_decay`, 0.99 by default; `null` keeps no average):
 
     averaged ← averaged + (1 − d) · (trained − averaged),   d = min(ema_decay, (1 + t) / (10 + t))
 

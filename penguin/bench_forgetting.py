@@ -95,7 +95,7 @@ class Plan:
     old_lr_scale: float = 0.3
     seed: int = 0
     phase2_seed: int = 0  # the arms' training scenes and schedule; repeats an experiment on one phase 1
-    ema_decay: float | None = None  # phase 2's model.ema_decay: every arm validated on averaged weights
+    ema_decay: float | None = 0.99  # phase 2's model.ema_decay (None: no average); phase 1 keeps none
     task_options: dict = field(default_factory=lambda: {
         "side_qa": {"kinds": ["gold_left_right", "agent_left_right"]},
         "arrow": {"weights": {"image": 20.0}},
@@ -131,9 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--old-share", type=float, default=d.old_share, help="A's total base share in phase 2")
     parser.add_argument("--old-lr-scale", type=float, default=d.old_lr_scale, help="A's lr_scale in the lr_scale arm")
-    parser.add_argument("--ema-decay", type=float, default=d.ema_decay,
-                        help="phase 2's model.ema_decay (e.g. 0.99): every arm trains as before and is validated, "
-                             "sampled and reported on an average of its weights (default: none)")
+    parser.add_argument("--ema-decay", type=_decay, default=d.ema_decay, metavar="DECAY|none",
+                        help="phase 2's model.ema_decay: every arm is validated, sampled and reported on an "
+                             "average of its weights; none: on the trained weights (default: %(default)s)")
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--adaptive-options", default="{}", help="JSON: extra options of the adaptive sampler")
     parser.add_argument("--runs", default="runs/forgetting", help="where the fit runs go (default: %(default)s)")
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     else:  # a phase 1 that did not finish is run again from scratch
         _fit(plan, phase1, tasks=plan.old, steps=plan.phase1_steps, sampler="round_robin", sampler_options={},
              task_options={t: plan.task_options.get(t, {}) for t in plan.old}, lr=plan.lr,
-             warmup=min(100, plan.phase1_steps), val_every=plan.val_every)
+             warmup=min(100, plan.phase1_steps), val_every=plan.val_every, ema_decay=None)
         done.write_text(json.dumps(asdict(plan)) + "\n")
     phase1_curves = read_curves(phase1)
     chance = chance_scores(plan)
@@ -225,6 +225,16 @@ def _run_arm(plan: Plan, arm: str, runs: Path, checkpoint: Path, adaptive_option
     return read_curves(folder), setting
 
 
+def _decay(text: str) -> float | None:
+    """`--ema-decay`'s value: a number, or none."""
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) such as 0.99, or none; got {text!r}") from None
+
+
 def _resolved(sampler: str, options: dict) -> dict:
     """`options` with the sampler's other options at their defaults (what the run will use)."""
     import inspect
@@ -275,7 +285,7 @@ def _check(plan: Plan) -> None:
 
 
 def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, task_options, lr, warmup, val_every,
-         init_from=None, seed=0, ema_decay=None) -> None:
+         init_from=None, seed=0, ema_decay: float | None) -> None:
     """One `python -m penguin.fit` run into `folder` (replacing an earlier run there)."""
     config = {
         "restart": True,
@@ -283,7 +293,7 @@ def _fit(plan: Plan, folder: Path, *, tasks, steps, sampler, sampler_options, ta
         "model": {"preset": plan.preset, "weighting": "static", "lr": lr, "warmup_steps": warmup,
                   "foreground_weight": 4.0, "edit_weight": 30.0,
                   **({"init_from": str(init_from)} if init_from else {}),
-                  **({"ema_decay": ema_decay} if ema_decay is not None else {})},
+                  "ema_decay": ema_decay},
         "data": {"tasks": list(tasks), "task_options": task_options, "batch_size": plan.batch_size, "seed": seed,
                  "image_size": 64, "val_batches": plan.val_batches, "sampler": sampler,
                  "sampler_options": sampler_options},

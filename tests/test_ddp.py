@@ -18,7 +18,6 @@ def test_two_cpu_ranks_train_validate_and_checkpoint(tmp_path):
     command = [sys.executable, "-m", "penguin.fit", "--config", str(ROOT / "configs" / "ddp.yaml"),
                "--name", "ddp", "--data.tasks", f"[{', '.join(TASKS)}]", "--data.batch_size", "4",
                "--data.val_batches", "1", "--model.preset", "tiny64", "--model.warmup_steps", "2",
-               "--model.ema_decay", "0.9",
                "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.precision", "32-true",
                "--trainer.max_steps", "8", "--trainer.val_check_interval", "4", "--trainer.log_every_n_steps", "1",
                "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]

@@ -67,7 +67,7 @@ def test_validation_runs_the_average_and_training_the_trained_brain():
     torch.manual_seed(0)
     module = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=0.9)
     torch.manual_seed(1)
-    other = BrainModule(preset="tiny64", tasks=TASKS).brain
+    other = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=None).brain
     module.averaged.brain.load_state_dict(other.state_dict())  # an average far from the trained brain
 
     def validate(m):
@@ -76,9 +76,9 @@ def test_validation_runs_the_average_and_training_the_trained_brain():
         return dict(m.last_val_losses)
 
     torch.manual_seed(2)
-    plain_average = BrainModule(preset="tiny64", tasks=TASKS)
+    plain_average = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=None)
     plain_average.brain.load_state_dict(other.state_dict())
-    plain_trained = BrainModule(preset="tiny64", tasks=TASKS)
+    plain_trained = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=None)
     plain_trained.brain.load_state_dict(module.brain.state_dict())
     got, want, trained = validate(module), validate(plain_average), validate(plain_trained)
     assert got == pytest.approx(want, rel=1e-6) and got != pytest.approx(trained, rel=1e-3)
@@ -94,11 +94,11 @@ def test_validation_runs_the_average_and_training_the_trained_brain():
 
 def test_a_checkpoint_without_an_average_resumes_with_one_from_its_trained_weights():
     torch.manual_seed(0)
-    old = BrainModule(preset="tiny64", tasks=TASKS)
+    old = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=None)
     checkpoint = {"state_dict": dict(old.state_dict())}
     assert not any(k.startswith("averaged.") for k in checkpoint["state_dict"])
     torch.manual_seed(1)
-    module = BrainModule(preset="tiny64", tasks=TASKS, ema_decay=0.99)
+    module = BrainModule(preset="tiny64", tasks=TASKS)  # the default keeps an average
     module.on_load_checkpoint(checkpoint)
     module.load_state_dict(checkpoint["state_dict"])  # strict: every averaged weight is there
     for name, value in old.brain.named_parameters():
