@@ -103,3 +103,22 @@ def test_a_checkpoint_without_an_average_resumes_with_one_from_its_trained_weigh
     module.load_state_dict(checkpoint["state_dict"])  # strict: every averaged weight is there
     for name, value in old.brain.named_parameters():
         assert torch.equal(dict(module.averaged.brain.named_parameters())[name], value), name
+
+
+def test_a_checkpoint_from_before_the_average_evaluates_on_its_trained_weights(tmp_path):
+    """An old checkpoint (no `ema_decay` hyperparameter, no average) loads with today's default
+    average, started from its weights, so `penguin.evaluate` scores exactly what it scored before."""
+    from penguin import evaluate, fit
+
+    assert fit.main(["--data.tasks", "[near_gold_qa, arrow]", "--data.batch_size", "4", "--data.val_batches", "1",
+                     "--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false",
+                     "--trainer.enable_model_summary", "false", "--model.ema_decay", "null",
+                     "--trainer.default_root_dir", str(tmp_path), "--name", "old"]) == 0
+    path = tmp_path / "old" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    del checkpoint["hyper_parameters"]["ema_decay"]
+    assert not any(k.startswith("averaged.") for k in checkpoint["state_dict"])
+    older = tmp_path / "older.ckpt"
+    torch.save(checkpoint, older)
+    assert evaluate.load_checkpoint(older, "cpu")[0].averaged is not None
+    assert evaluate.evaluate(older) == evaluate.evaluate(path)
