@@ -432,21 +432,14 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     assert (phase1["model"]["lr"], phase1["trainer"]["val_check_interval"]) == (plan.lr, plan.val_every)
     assert (config["model"]["lr"], config["model"]["warmup_steps"], config["trainer"]["val_check_interval"]) == (
         plan.phase2_lr, plan.phase2_warmup, plan.phase2_val_every)
-    with pytest.raises(SystemExit) as exit_:
-        bench.main(["forgetting", "--old", "arrow", "--new", "arrow"])
-    assert exit_.value.code == 2 and "--old and --new share ['arrow']" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_:
-        bench.main(["forgetting", "--phase2-lr", "-1"])
-    assert exit_.value.code == 2 and "--phase2-lr: expected a positive number" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_:
-        bench.main(["forgetting", "--phase2-seed", "-1"])
-    assert exit_.value.code == 2 and "--phase2-seed: expected an integer >= 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_:
-        bench.main(["forgetting", "--ema-decay", "1.5"])
-    assert exit_.value.code == 2 and "--ema-decay: expected a number in (0, 1)" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_:
-        bench.main(["forgetting", "--ema-decay", "slow"])
-    assert exit_.value.code == 2 and "--ema-decay: " in capsys.readouterr().err
+    for args, message in [(["--old", "arrow", "--new", "arrow"], "--old and --new share ['arrow']"),
+                          (["--phase2-lr", "-1"], "--phase2-lr: expected a positive number"),
+                          (["--phase2-seed", "-1"], "--phase2-seed: expected an integer >= 0"),
+                          (["--ema-decay", "1.5"], "--ema-decay: expected a number in (0, 1)"),
+                          (["--ema-decay", "slow"], "--ema-decay: ")]:
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(["forgetting", *args])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err, args
 
 
 def bench_forgetting_plan():
