@@ -5,6 +5,7 @@
     python -m penguin.evaluate --ckpt last.ckpt --device cuda --batch-size 128 --out eval_out
     python -m penguin.evaluate --ckpt best --run runs/NAME          # the overall best checkpoint
     python -m penguin.evaluate --ckpt best:side_qa --run runs/NAME  # side_qa's best
+    python -m penguin.evaluate --ckpt last.ckpt --weights trained   # the trained weights, not their average
 
 Loads the checkpoint (on any device, with any batch size: the brain's state is not part of the
 weights), rebuilds the data from the checkpoint's own data settings (`--tasks`, `--batch-size` and
@@ -18,6 +19,11 @@ most frequent answer; `language`'s unigram perplexity), then one indented
 row per question kind (its exact-answer accuracy or image MSE). `--json` prints
 one JSON object instead. For every image task a PNG grid `OUT/<task>.png` shows rows of
 input | target | prediction.
+
+The weights evaluated are those the run validated: the average of its weights where it kept one
+(`model.ema_decay`, `lit_modules/weight_average.py`), else its trained weights. `--weights
+trained` evaluates the trained brain of a checkpoint that holds both; `--weights averaged` insists
+on the average (a one-line error where the checkpoint holds none).
 
 `best` and `best:<task>` resolve through the run's manifest `checkpoints/best.json`
 (`callbacks/best_checkpoint.py`); `--run` is the run folder (default `runs/penguin`, the default
@@ -44,14 +50,22 @@ from penguin.checkpoints import InvalidCheckpointError, read_checkpoint
 from datamodules import registry
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
+from lit_modules.weight_average import AVERAGED
 from penguin.visual import prediction_grid, save_png
 
+WEIGHTS = ("averaged", "trained")
 COLUMNS = ("loss", "exact_acc", "token_acc", "mse", "psnr", "edit_ratio", "value_mae", "readout_acc", "perplexity",
            "chance_exact_acc", "unigram_perplexity")
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule, dict]:
-    """The module and the data settings stored in a checkpoint; `ValueError` if it cannot be read."""
+def load_checkpoint(path: str | Path, device: str = "cpu", weights: str | None = None) -> tuple[BrainModule, dict]:
+    """The module and the data settings stored in a checkpoint; `ValueError` if it cannot be read.
+
+    `weights` picks the brain the module runs: None — the one the run validated (its average where
+    it kept one, `lit_modules/weight_average.py`); `"averaged"` — the average, an error where the
+    checkpoint holds none; `"trained"` — the trained brain."""
+    if weights not in WEIGHTS + (None,):
+        raise ValueError(f"--weights {weights}: expected one of {', '.join(WEIGHTS)}")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--ckpt {path}: no such file")
@@ -72,14 +86,21 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[BrainModule,
             ) from None
         reason = lines[0] if lines else type(e).__name__
         raise ValueError(f"--ckpt {path}: not a readable Penguin checkpoint ({reason})") from None
+    if weights == "averaged" and not any(k.startswith(AVERAGED) for k in checkpoint.get("state_dict", {})):
+        raise ValueError(f"--weights averaged: {path} holds no average of its weights (its run set model.ema_decay "
+                         "null, or predates it); evaluate its trained weights with --weights trained")
+    if weights == "trained":
+        module.averaged = None  # run() then uses the trained brain outside training too
     data = {k: v for k, v in dict(checkpoint.get("datamodule_hyper_parameters", {})).items() if not k.startswith("_")}
     return module.to(device).eval(), data
 
 
 def evaluate(ckpt: str | Path, *, tasks: list[str] | None = None, device: str = "cpu", batch_size: int | None = None,
-             val_batches: int | None = None, out: Path | None = None) -> dict[str, dict[str, float]]:
-    """Validation metrics per task: `{task: {metric: value}}`. Writes PNG grids when `out` is set."""
-    module, data_settings = load_checkpoint(ckpt, device)
+             val_batches: int | None = None, out: Path | None = None,
+             weights: str | None = None) -> dict[str, dict[str, float]]:
+    """Validation metrics per task: `{task: {metric: value}}` of the `weights` `load_checkpoint`
+    picks. Writes PNG grids when `out` is set."""
+    module, data_settings = load_checkpoint(ckpt, device, weights)
     # Validation visits every task and samples none; the training sampler's options (weights over
     # every trained task) would refuse a subset, so evaluation builds the data with the uniform one.
     settings = {**data_settings, "sampler": "uniform", "sampler_options": {}}
@@ -172,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--val-batches", type=int)
     parser.add_argument("--out", default="eval_out", help="folder for the PNG grids (default eval_out)")
+    parser.add_argument("--weights", choices=WEIGHTS, help="averaged or trained (default: the weights the run "
+                        "validated — its average of the weights where it kept one)")
     args = parser.parse_args(argv)
     try:
         check_writable(Path(args.out))
         ckpt = resolve_checkpoint(args.ckpt, args.run)
         table = evaluate(ckpt, tasks=args.tasks, device=args.device, batch_size=args.batch_size,
-                         val_batches=args.val_batches, out=Path(args.out))
+                         val_batches=args.val_batches, out=Path(args.out), weights=args.weights)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

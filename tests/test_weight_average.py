@@ -122,3 +122,29 @@ def test_a_checkpoint_from_before_the_average_evaluates_on_its_trained_weights(t
     torch.save(checkpoint, older)
     assert evaluate.load_checkpoint(older, "cpu")[0].averaged is not None
     assert evaluate.evaluate(older) == evaluate.evaluate(path)
+
+
+def test_evaluate_scores_the_average_by_default_and_the_trained_brain_when_asked(tmp_path, capsys):
+    from penguin import evaluate, fit
+
+    base = ["--data.tasks", "[near_gold_qa, arrow]", "--data.batch_size", "4", "--data.val_batches", "1",
+            "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--trainer.default_root_dir", str(tmp_path)]
+    assert fit.main([*base, "--name", "kept"]) == 0
+    assert fit.main([*base, "--name", "none", "--model.ema_decay", "null"]) == 0
+    capsys.readouterr()
+    kept = tmp_path / "kept" / "checkpoints" / "last.ckpt"
+    # The trained weights alone, as a checkpoint of a run that kept no average.
+    checkpoint = torch.load(kept, map_location="cpu", weights_only=False)
+    checkpoint["hyper_parameters"]["ema_decay"] = None
+    checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("averaged.")}
+    trained_only = tmp_path / "trained_only.ckpt"
+    torch.save(checkpoint, trained_only)
+    averaged, trained = evaluate.evaluate(kept), evaluate.evaluate(kept, weights="trained")
+    assert trained == evaluate.evaluate(trained_only) and averaged != trained
+    assert averaged == evaluate.evaluate(kept, weights="averaged")
+    none = tmp_path / "none" / "checkpoints" / "last.ckpt"
+    capsys.readouterr()
+    assert evaluate.main(["--ckpt", str(none), "--weights", "averaged", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --weights averaged: ") and "--weights trained" in err and err.count("\n") == 1
