@@ -5,17 +5,19 @@ one after each optimizer step (`model.ema_decay`, 0.99 by default; `null` keeps 
 
     averaged ← averaged + (1 − d) · (trained − averaged),   d = min(ema_decay, (1 + t) / (10 + t))
 
-where `t` is the run's step count (`trainer.global_step` before the step), so the average starts
-as the weights it starts from and reaches its full memory of about `1 / (1 − ema_decay)` steps
-after a few dozen steps. What it is for: single optimizer steps move a small brain's answers a lot
-(on `tiny64` one validation can find the arrow 0.2 worse than the ones either side of it,
-`bench/RESULTS.md`), and the average keeps what those steps agree on.
+where `t` is the run's step count (`trainer.global_step` before the step): the average starts as
+the weights it starts from and forgets them fast (d is 0.1 at the first step, 0.91 at step 90), and
+its memory grows with the run to the full `1 / (1 − ema_decay)` steps, reached at step
+`9 / (1 − ema_decay) − 10` (890 for 0.99). What it is for: single optimizer steps move a small
+brain's answers a lot (on `tiny64` one validation can find the arrow 0.2 worse than the ones either
+side of it, `bench/RESULTS.md`), and the average keeps what those steps agree on.
 
 What uses the average (everything that judges or reuses the weights; training never does):
 
 - validation — the `val/...` curves, the adaptive sampler's feedback and the best checkpoints
   (`callbacks/best_checkpoint.py`) all see the averaged brain;
-- `python -m penguin.evaluate` and its PNG grids (`BrainModule.run` outside training);
+- `python -m penguin.evaluate` and its PNG grids (`BrainModule.run` outside training; its
+  `--weights trained` scores the trained brain instead);
 - a warm start (`model.init_from`) from a checkpoint that holds an average takes the average
   (`lit_modules/warm_start.py`).
 
