@@ -46,7 +46,7 @@ run's tasks (`lit_modules/warm_start.py`); a resumed run ignores them.
 **Averaged weights.** The module keeps an exponential moving average of the brain's weights
 (`averaged`, `lit_modules/weight_average.py`; `ema_decay` 0.99 by default, None for none), updated
 after every optimizer step; validation, evaluation and warm starts from its checkpoints use the
-average, training the brain itself.
+average, while training steps the brain itself.
 
 Other options: `preset`/`brain` (the brain, `penguin.brain`), `tasks` (the same as `data.tasks`),
 `foreground_weight`/`edit_weight` (the image term, `lit_modules/terms.py`), `compile=True`

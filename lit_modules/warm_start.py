@@ -12,8 +12,8 @@ continue training old weights on a new mix of tasks.
 - Only the brain's weights are read (`brain.*` in a `python -m penguin.fit` checkpoint, or a bare
   `Brain.state_dict()` file) — the averaged ones (`averaged.brain.*`) where the run kept an
   average (`model.ema_decay`, `lit_modules/weight_average.py`), since those are what its
-  validation measured and its best checkpoints were chosen by; with `init_components`, only those components (top-level children
-  of `Brain`, e.g. `image_encoder`, `kind_head`).
+  validation measured and its best checkpoints were chosen by; with `init_components`, only those
+  components (top-level children of `Brain`, e.g. `image_encoder`, `kind_head`).
 - Taking the kind head (all components, or `kind_head`) takes its vocabulary too, so each kind
   keeps its class; kinds new to this run get the next free classes.
 - One line reports what was loaded and which of the brain's keys kept their fresh values
@@ -90,7 +90,8 @@ def load_brain_weights(brain: nn.Module, path: str | Path, components: Sequence[
     result = brain.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if k in wanted]
     loaded = len([k for k in state if k in own])
-    return (f"warm start from {path}: {loaded} {'averaged ' if averaged else ''}weights" + (f" of {', '.join(components)}" if components else "")
+    kind = "averaged weights" if averaged else "weights"
+    return (f"warm start from {path}: {loaded} {kind}" + (f" of {', '.join(components)}" if components else "")
             + f"; missing (kept fresh): {_summary(missing)}; unexpected (ignored): {_summary(result.unexpected_keys)}")
 
 

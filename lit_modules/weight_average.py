@@ -66,11 +66,10 @@ class WeightAverage(nn.Module):
     @torch.no_grad()
     def update(self, brain: Brain, step: int) -> None:
         """Move the average towards `brain`'s weights after optimizer step number `step` (from 0)."""
-        averaged = [p for p in self.brain.parameters()]
         trained = [p.detach() for p in brain.parameters()]
-        torch._foreach_lerp_(averaged, trained, 1.0 - step_decay(self.decay, step))
+        torch._foreach_lerp_(list(self.brain.parameters()), trained, 1.0 - step_decay(self.decay, step))
 
     @torch.no_grad()
     def reset(self, brain: Brain) -> None:
         """Make the average equal to `brain`'s weights (a warm start's first weights)."""
-        torch._foreach_copy_([p for p in self.brain.parameters()], [p.detach() for p in brain.parameters()])
+        torch._foreach_copy_(list(self.brain.parameters()), [p.detach() for p in brain.parameters()])
