@@ -65,7 +65,7 @@ from lit_modules.metrics import ValidationMetrics
 from lit_modules.optimization import adamw_with_schedule
 from lit_modules.terms import EDIT_WEIGHT, FOREGROUND_WEIGHT, EpisodeResult, run_episode
 from lit_modules.warm_start import load_brain_weights
-from lit_modules.weight_average import AVERAGED, WeightAverage
+from lit_modules.weight_average import AVERAGED, WeightAverage, holds_average
 from lit_modules.weighting import make_weighting
 from penguin.brain import Brain, BrainState
 from penguin.episode import TERMS, Episode
@@ -166,7 +166,7 @@ class BrainModule(L.LightningModule):
                     state[key] = value.detach().clone()
         # A run resumed with `ema_decay` from a checkpoint written without it starts its average
         # from the checkpoint's trained weights.
-        if state and self.averaged is not None and not any(k.startswith(AVERAGED) for k in state):
+        if state and self.averaged is not None and not holds_average(state):
             for key in [k for k in state if k.startswith("brain.")]:
                 state[AVERAGED + key[len("brain."):]] = state[key]
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from callbacks.best_checkpoint import resolve_checkpoint
-from lit_modules.weight_average import AVERAGED
+from lit_modules.weight_average import AVERAGED, holds_average
 
 VOCABULARY_KEY = "kind_vocabulary._extra_state"
 
@@ -63,8 +63,8 @@ def load_brain_weights(brain: nn.Module, path: str | Path, components: Sequence[
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"model.init_from: {path} holds no state dict")
-    prefix = AVERAGED if any(k.startswith(AVERAGED) for k in state) else "brain."
-    averaged = prefix == AVERAGED
+    averaged = holds_average(state)
+    prefix = AVERAGED if averaged else "brain."
     if any(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     valid = [name for name, _ in brain.named_children()]

@@ -47,6 +47,11 @@ def check_decay(decay: float | None) -> None:
                          f"got {decay!r}")
 
 
+def holds_average(state_dict) -> bool:
+    """Whether a checkpoint's `state_dict` holds an average of the weights (keys under `AVERAGED`)."""
+    return any(key.startswith(AVERAGED) for key in state_dict)
+
+
 def step_decay(decay: float, step: int) -> float:
     """The decay of the update after `step` earlier steps: `min(decay, (1 + step) / (10 + step))`."""
     return min(decay, (1 + step) / (WARMUP_OFFSET + step))

@@ -50,7 +50,7 @@ from penguin.checkpoints import InvalidCheckpointError, read_checkpoint
 from datamodules import registry
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
-from lit_modules.weight_average import AVERAGED
+from lit_modules.weight_average import holds_average
 from penguin.visual import prediction_grid, save_png
 
 WEIGHTS = ("averaged", "trained")
@@ -86,7 +86,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu", weights: str | None =
             ) from None
         reason = lines[0] if lines else type(e).__name__
         raise ValueError(f"--ckpt {path}: not a readable Penguin checkpoint ({reason})") from None
-    if weights == "averaged" and not any(k.startswith(AVERAGED) for k in checkpoint.get("state_dict", {})):
+    if weights == "averaged" and not holds_average(checkpoint.get("state_dict", {})):
         raise ValueError(f"--weights averaged: {path} holds no average of its weights (its run set model.ema_decay "
                          "null, or predates it); evaluate its trained weights with --weights trained")
     if weights == "trained":
