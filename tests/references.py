@@ -80,6 +80,42 @@ def _(step):
     return "right" if f["right"] > 0 else "left"
 
 
+def eye_direction(step: dict) -> tuple[float, float]:
+    """The body→eye unit vector of a record's agent (image directions: y grows down)."""
+    th = step["scene"]["heading"]
+    return math.cos(th), math.sin(th)
+
+
+def off_by(angle: float, boundary: float) -> float:
+    """Unsigned angle between directions `angle` and `boundary`, ignoring orientation (mod π)."""
+    r = relative_angle(angle, boundary) % math.pi
+    return min(r, math.pi - r)
+
+
+@reference("facing_left_right")
+def _(step):
+    dx, _ = eye_direction(step)
+    assert off_by(step["scene"]["heading"], math.pi / 2) >= TURN_STEP, "a near-tie was asked"
+    return "left" if dx < 0 else "right"
+
+
+@reference("facing_up_down")
+def _(step):
+    _, dy = eye_direction(step)
+    assert off_by(step["scene"]["heading"], 0.0) >= TURN_STEP, "a near-tie was asked"
+    return "up" if dy < 0 else "down"
+
+
+@reference("facing_which_way")
+def _(step):
+    dx, dy = eye_direction(step)
+    th = step["scene"]["heading"]
+    assert min(off_by(th, math.pi / 4), off_by(th, 3 * math.pi / 4)) >= TURN_STEP, "a near-tie was asked"
+    if abs(dx) > abs(dy):
+        return "left" if dx < 0 else "right"
+    return "up" if dy < 0 else "down"
+
+
 @reference("facing_gold", "straight_collects")
 def _(step):
     return "yes" if frame(step)["facing"] else "no"

@@ -33,8 +33,8 @@ def brain():
 def test_registry_has_the_core_set():
     assert set(TASKS) >= {"control", "arrow", "side_qa", "egocentric_side_qa", "facing_gold_qa", "near_gold_qa",
                           "line_facing_qa", "turn_qa", "next_move_qa", "action_names", "language"}
-    assert set(QA_TASKS) == {"side_qa", "egocentric_side_qa", "facing_gold_qa", "near_gold_qa", "line_facing_qa",
-                             "turn_qa", "next_move_qa", "action_names", "compare", "full_move"}
+    assert set(QA_TASKS) == {"side_qa", "egocentric_side_qa", "heading_qa", "facing_gold_qa", "near_gold_qa",
+                             "line_facing_qa", "turn_qa", "next_move_qa", "action_names", "compare", "full_move"}
     with pytest.raises(ValueError, match="unknown task 'nope'; valid tasks: action_names"):
         registry.get("nope")
 
@@ -94,7 +94,8 @@ def test_line_overlay_direction_from_pixels_agrees_with_the_label(task):
 
 
 @pytest.mark.parametrize("task, answers", [
-    ("side_qa", None), ("egocentric_side_qa", None), ("facing_gold_qa", None), ("near_gold_qa", None),
+    ("side_qa", None), ("egocentric_side_qa", None), ("heading_qa", None), ("facing_gold_qa", None),
+    ("near_gold_qa", None),
     ("line_facing_qa", None), ("turn_qa", None), ("next_move_qa", None), ("action_names", None)])
 def test_balanced_answer_rates_over_2000_samples(task, answers):
     module = registry.get(task)(batch_size=500)

@@ -43,6 +43,7 @@ def _language() -> tuple[str, ...]:
 FIXED_KINDS = {
     "side_qa": ("gold_left_right", "gold_up_down", "agent_left_right", "agent_up_down"),
     "egocentric_side_qa": ("gold_on_your_side",),
+    "heading_qa": ("facing_left_right", "facing_up_down", "facing_which_way"),
     "facing_gold_qa": ("facing_gold",),
     "near_gold_qa": ("near_gold",),
     "line_facing_qa": ("facing_line",),
@@ -82,9 +83,11 @@ def test_every_task_owns_its_kinds_in_its_own_file():
 
 def test_answer_vocabularies():
     kinds = _kinds()
-    for name in ("gold_left_right", "agent_left_right", "gold_on_your_side"):
+    for name in ("gold_left_right", "agent_left_right", "gold_on_your_side", "facing_left_right"):
         assert kinds[name].answers == ("left", "right")
-    assert kinds["gold_up_down"].answers == kinds["agent_up_down"].answers == ("up", "down")
+    for name in ("gold_up_down", "agent_up_down", "facing_up_down"):
+        assert kinds[name].answers == ("up", "down")
+    assert kinds["facing_which_way"].answers == ("left", "right", "up", "down")
     for name in ("facing_gold", "near_gold", "facing_line", "straight_collects"):
         assert kinds[name].answers == ("yes", "no")
     for name in ("turn_to_gold", "turn_away_from_gold", "turn_to_line", "turn_away_from_line"):
