@@ -166,6 +166,11 @@ class TaskDataModule(EpisodeStreamModule):
     def label_index(self, answer: str) -> int:
         return self.label_names.index(answer)
 
+    def answer_of_kind(self, by_kind: dict[str, Tensor], kind: Tensor) -> Tensor:
+        """Each sample's entry `[B]` of the kind it was asked: `by_kind` maps every asked kind's
+        name to its answers `[B]` for all samples, `kind` indexes `self.kinds` (as in `ask`)."""
+        return torch.stack([by_kind[k] for k in self.kinds], 1)[torch.arange(len(kind)), kind]
+
     def ask(self, generator: torch.Generator, batch: int, draw: Callable[[torch.Generator, int], Any],
             answer: Callable[[Any, Tensor], Tensor]) -> QuestionBatch:
         """Draw items (a `Scene` or a tuple starting with one) and one of the task's question kinds

@@ -95,9 +95,7 @@ class HeadingQA(TaskDataModule):
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):
-            answers = heading_answers(scene.heading)
-            per_kind = torch.stack([answers[k] for k in self.kinds], 1)
-            return per_kind[torch.arange(len(kind)), kind]
+            return self.answer_of_kind(heading_answers(scene.heading), kind)
 
         asked = self.ask(generator, batch, sample_bare, answer)
         return self.qa_spec(generator, asked, View.of(asked.items))

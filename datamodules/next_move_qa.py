@@ -81,7 +81,7 @@ class NextMoveQA(TaskDataModule):
             word = torch.where(tie, -1, 1 - clockwise.long())             # clockwise, anticlockwise
             move = torch.where(facing, 0, torch.where(tie, -1, torch.where(clockwise, 1, 2)))  # <forward>, <clock>, <anticlock>
             by_kind = {"straight_collects": straight, "turn_toward_gold_word": word, "next_move": move}
-            return torch.stack([by_kind[k] for k in self.kinds], 1)[torch.arange(len(kind)), kind]
+            return self.answer_of_kind(by_kind, kind)
 
         asked = self.ask(generator, batch, sample_bare, answer)
         return self.qa_spec(generator, asked, View.of(asked.items))

@@ -84,8 +84,8 @@ class SideQA(TaskDataModule):
         def answer(scene, kind):
             rules = {"gold_left_right": geometry.gold_left, "gold_up_down": geometry.gold_up,
                      "agent_left_right": geometry.agent_left, "agent_up_down": geometry.agent_up}
-            first = torch.stack([rules[k](scene) for k in self.kinds], 1)  # "left"/"up" answers are index 0
-            return 1 - first[torch.arange(len(kind)), kind].long()
+            first = self.answer_of_kind({k: rules[k](scene) for k in self.kinds}, kind)  # "left"/"up" is index 0
+            return 1 - first.long()
 
         asked = self.ask(generator, batch, sample_bare, answer)
         return self.qa_spec(generator, asked, View.of(asked.items))
