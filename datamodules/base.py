@@ -31,11 +31,19 @@ only these question kinds; refused by tasks whose episodes fix their kinds, `kin
 `lr_scale` times the scheduled learning rate; e.g. below 1 for old skills while new ones train),
 `max_prompt_len`, `max_reply_len`, `num_workers`, `tokenizer` (path to a tokenizer JSON; default:
 the shipped one).
+
+`distractor_line` (a share in [0, 1], default 0) draws a blue line from the agent's rim into that
+share of a question's scenes, at a uniform angle that never covers the gold
+(`penguin.game.sampling.sample_clear_line`). Only tasks whose answers no line can change take it
+(`line_is_distractor`: the gold, agent and heading questions); it teaches them that the line is not
+the gold, which `turn_qa` (where a line is always drawn and half the questions name it) needs.
+The lines are drawn after everything else in a batch, so scenes, questions and answers are those
+of the same batch without the option.
 """
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Sequence
 
 import torch
@@ -44,6 +52,7 @@ from torch import Tensor
 from datamodules.balance import balanced
 from datamodules.stream import EpisodeStreamModule
 from penguin.episode import TERMS, EpisodeSpec, TermWeights, View, text_step
+from penguin.game.sampling import sample_clear_line
 from penguin.seeding import generator_for
 from penguin.text.prompts import QuestionKind
 from penguin.text.tokenizer import PromptTable, Tokenizer
@@ -97,13 +106,14 @@ class TaskDataModule(EpisodeStreamModule):
     label_names: ClassVar[tuple[str, ...]] = ()
     question_kinds: ClassVar[tuple[QuestionKind, ...]] = ()
     kinds_are_fixed: ClassVar[bool] = False  # True: every episode asks every kind; no `kinds` option
+    line_is_distractor: ClassVar[bool] = False  # True: no blue line changes an answer (`distractor_line`)
     default_weights: ClassVar[TermWeights] = TermWeights()
 
     def __init__(self, *, image_size: int = 64, batch_size: int = 32, seed: int = 0, val_seed: int = 1_000_003,
                  val_batches: int = 4, balanced: bool = True, paraphrases: bool = False,
                  kinds: list[str] | None = None, weights: dict[str, float] | None = None,
                  lr_scale: float = 1.0, max_prompt_len: int = 32, max_reply_len: int = 16, num_workers: int = 0,
-                 tokenizer: str | None = None) -> None:
+                 tokenizer: str | None = None, distractor_line: float = 0.0) -> None:
         super().__init__()
         _check_int("image_size", image_size, MIN_IMAGE_SIZE,
                    f"images smaller than {MIN_IMAGE_SIZE} px cannot show the gold; use image_size >= {MIN_IMAGE_SIZE}")
@@ -123,6 +133,13 @@ class TaskDataModule(EpisodeStreamModule):
             raise ValueError(f"{self.name}.lr_scale: expected a finite number >= 0 (1 = the scheduled "
                              f"learning rate), got {lr_scale!r}")
         self.lr_scale = float(lr_scale)
+        if isinstance(distractor_line, bool) or not isinstance(distractor_line, (int, float)) \
+                or not 0 <= distractor_line <= 1:
+            raise ValueError(f"{self.name}.distractor_line: expected a share in [0, 1], got {distractor_line!r}")
+        if distractor_line and not self.line_is_distractor:
+            raise ValueError(f"{self.name}.distractor_line: a blue line would change or hide {self.name}'s answers; "
+                             "only the gold, agent and heading questions take it (side_qa, near_gold_qa, ...)")
+        self.distractor_line = float(distractor_line)
         self.kinds = self._asked_kinds(kinds)
         self.tokenizer = load_tokenizer(tokenizer)
         self.replies = PromptTable(self.tokenizer, self.label_names or ("",), max_reply_len, role="reply")
@@ -211,7 +228,12 @@ class TaskDataModule(EpisodeStreamModule):
     def qa_spec(self, generator: torch.Generator, asked: QuestionBatch, view: View) -> EpisodeSpec:
         """The one-step episode of a question task: `view` in, a prompt of each sample's kind,
         the reply row of its label."""
-        step = text_step(self.questions.draw(generator, asked.kind), self.replies.ids[asked.labels],
+        prompts = self.questions.draw(generator, asked.kind)
+        if self.distractor_line:
+            drawn = torch.rand(len(asked.kind), generator=generator) < self.distractor_line
+            angle, length = sample_clear_line(generator, view.scene)
+            view = replace(view, line_angle=angle, line_length=length, line_mask=drawn)
+        step = text_step(prompts, self.replies.ids[asked.labels],
                          pad_id=self.tokenizer.pad_id, input=view, labels=asked.labels, question=asked.kind)
         return self.spec(step)
 

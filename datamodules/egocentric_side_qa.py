@@ -46,6 +46,7 @@ class EgocentricSideQA(TaskDataModule):
     label_names = ("left", "right")
     question_kinds = KINDS
     default_weights = ANSWER_ONLY
+    line_is_distractor = True
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):

@@ -43,6 +43,7 @@ class FacingGoldQA(TaskDataModule):
     label_names = ("yes", "no")
     question_kinds = KINDS
     default_weights = ANSWER_ONLY
+    line_is_distractor = True
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         asked = self.ask(generator, batch, sample_bare,

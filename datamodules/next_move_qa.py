@@ -70,6 +70,7 @@ class NextMoveQA(TaskDataModule):
     label_names = ("yes", "no", "clockwise", "anticlockwise", "<forward>", "<clock>", "<anticlock>")
     question_kinds = KINDS
     default_weights = ANSWER_ONLY
+    line_is_distractor = True
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):

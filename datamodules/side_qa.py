@@ -79,6 +79,7 @@ class SideQA(TaskDataModule):
     label_names = ("left", "right", "up", "down")
     question_kinds = KINDS
     default_weights = ANSWER_ONLY
+    line_is_distractor = True
 
     def sample(self, generator: torch.Generator, batch: int) -> EpisodeSpec:
         def answer(scene, kind):

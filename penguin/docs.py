@@ -84,11 +84,13 @@ def kinds_table(cls: type[TaskDataModule]) -> list[str]:
 
 
 def options(cls: type[TaskDataModule]) -> str:
-    """The task's own options, and whether it takes `kinds`."""
+    """The task's own options, and whether it takes `kinds` and `distractor_line`."""
     own = {k: v for k, v in keyword_options(cls.__init__).items() if k not in COMMON}
     text = "Task options: " + (", ".join(f"`{k}={v!r}`" for k, v in own.items()) or "only the common ones")
     if cls.question_kinds and getattr(cls, "kinds_are_fixed", False):
         text += "; `kinds` is refused (every episode asks all of its kinds)"
+    if cls.line_is_distractor:
+        text += "; takes `distractor_line` (no blue line changes its answers)"
     return text + "."
 
 
@@ -124,7 +126,10 @@ def task_section(cls: type[TaskDataModule]) -> str:
 def tasks_page() -> str:
     """The whole of `docs/tasks.md`."""
     classes = [registry.get(name) for name in registry.names()]
-    common = "Options every task takes: " + ", ".join(f"`{k}={v!r}`" for k, v in COMMON.items()) + "."
+    common = ("Options every task takes: " + ", ".join(f"`{k}={v!r}`" for k, v in COMMON.items() if k != "distractor_line")
+              + ". The gold, agent and heading questions also take `distractor_line=0.0`: the share of their scenes "
+              "that get a blue line from the agent's rim, drawn clear of the gold, which changes no answer (it "
+              "teaches the brain that the line is not the gold).")
     index = ["| task | what it teaches |", "|---|---|"]
     index += [f"| [`{c.name}`](#{c.name}) | {cell(c.description)} |" for c in classes]
     sections = [task_section(c) for c in classes]

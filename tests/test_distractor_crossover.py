@@ -2,6 +2,7 @@
 found by the game's read-out), the other object's turn agrees with the task's own labels, the accounting
 scores an oracle 1 and its opposite 0, and a checkpoint without the tasks is a one-line error."""
 import importlib.util
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -87,11 +88,25 @@ def test_the_accounting_scores_an_oracle_one_and_its_opposite_zero():
     assert line["agrees_with_other"] == 1.0
 
 
-def test_a_checkpoint_without_the_tasks_is_a_one_line_error(monkeypatch, capsys):
+def test_a_checkpoint_without_turn_qa_is_a_one_line_error(monkeypatch, capsys):
     module = SimpleNamespace(task_names=["side_qa"], eval=lambda: None, brain=Brain.from_preset("tiny64"))
     monkeypatch.setattr(crossover, "load_checkpoint", lambda path, device: (module, {}))
     with pytest.raises(SystemExit) as exit_:
         crossover.main(["--ckpt", "x.ckpt"])
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "did not train" in error and "turn_qa" in error and "line_facing_qa" in error
+    assert "did not train turn_qa" in error and "side_qa" in error
+
+
+def test_rows_of_tasks_the_run_did_not_train_are_skipped(monkeypatch, capsys, tmp_path):
+    module = _Oracle()
+    module.task_names, module.eval = ["turn_qa"], lambda: None
+    monkeypatch.setattr(crossover, "load_checkpoint", lambda path, device: (module, {}))
+    monkeypatch.setattr(crossover, "ROWS", (("turn_qa", "turn_to_gold", "no line", None),
+                                            ("next_move_qa", "turn_toward_gold_word", "with line", "line")))
+    out = tmp_path / "rows.json"
+    assert crossover.main(["--ckpt", "x.ckpt", "--batches", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("next_move_qa") and "skipped: not trained" in printed[1]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["task"], r["variant"], r["exact_acc"]) for r in rows] == [("turn_qa", "no line", 1.0)]

@@ -10,6 +10,9 @@
 - `sample_line`: a blue line per sample from the agent's rim — angle φ uniform, or with
   `facing_share=p` a share p of the lines inside the facing cone (|φ − θ| < π/6, `facing_line`)
   and the rest outside, uniform within each; length ℓ ~ U(`LINE_LENGTH`).
+- `sample_clear_line`: a line as `sample_line` draws it, but never over the first gold: where the
+  bar could reach the coin, φ is uniform outside the arc of directions that would touch it (a
+  distractor that leaves every answer about the gold readable).
 - `sample_full`: side walls plus 1–2 interior walls (length U(0.375, 0.75), angle U(0, 2π) or
   0/π/2 with `right_angles=True`) placed fully inside the room; 1–2 gold anywhere clear of walls
   and of each other; the agent anywhere clear of walls and gold.
@@ -30,8 +33,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from penguin.game.geometry import FACING_LINE_HALF_ANGLE, distance_to_walls, wrap_angle
-from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS, WALL_THICKNESS, Scene
+from penguin.game.geometry import FACING_LINE_HALF_ANGLE, direction_angle, distance_to_walls, wrap_angle
+from penguin.game.scene import AGENT_RADIUS, GOLD_RADIUS, LINE_WIDTH, WALL_THICKNESS, Scene
 
 CLEARANCE = 1e-4
 SIDE_WALL_SLOTS = 5
@@ -124,6 +127,28 @@ def sample_line(generator: torch.Generator, scene: Scene, *,
         angle = wrap_angle(scene.heading + torch.where(inside, offset_in, offset_out))
     lo, hi = LINE_LENGTH
     return angle, lo + (hi - lo) * torch.rand(batch, generator=generator)
+
+
+LINE_GOLD_GAP = GOLD_RADIUS + LINE_WIDTH / 2 + 1.0 / 64
+"""The least distance `sample_clear_line` keeps between the gold's centre and the bar's axis: the
+coin's radius, half the bar's width, and one 64-px pixel for antialiasing."""
+
+
+def sample_clear_line(generator: torch.Generator, scene: Scene) -> tuple[Tensor, Tensor]:
+    """`(angle φ [B], length ℓ [B])` of a line from each agent's rim that does not cover the first
+    gold: ℓ ~ U(`LINE_LENGTH`); φ uniform over the directions whose bar stays at least
+    `LINE_GOLD_GAP` from the gold's centre (all directions where the bar ends short of the coin)."""
+    batch = scene.batch_size
+    lo, hi = LINE_LENGTH
+    length = lo + (hi - lo) * torch.rand(batch, generator=generator)
+    offset = scene.first_gold() - scene.agent
+    distance = offset.norm(dim=1)
+    reach = torch.hypot(AGENT_RADIUS + length, torch.full_like(length, LINE_WIDTH / 2)) + LINE_GOLD_GAP
+    # the bar's axis passes the gold at distance·sin(Δ) for a direction Δ off the gold's
+    half_arc = torch.where(distance < reach, torch.asin((LINE_GOLD_GAP / distance).clamp(max=1.0)),
+                           torch.zeros_like(distance))
+    free = torch.rand(batch, generator=generator) * (2 * math.pi - 2 * half_arc)
+    return wrap_angle(direction_angle(offset) + half_arc + free), length
 
 
 def sample_full(generator: torch.Generator, batch: int, *, right_angles: bool = False,
