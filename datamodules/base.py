@@ -35,10 +35,12 @@ the shipped one).
 `distractor_line` (a share in [0, 1], default 0) draws a blue line from the agent's rim into that
 share of a question's scenes, at a uniform angle that never covers the gold
 (`penguin.game.sampling.sample_clear_line`). Only tasks whose answers no line can change take it
-(`line_is_distractor`: the gold, agent and heading questions); it teaches them that the line is not
-the gold, which `turn_qa` (where a line is always drawn and half the questions name it) needs.
-The lines are drawn after everything else in a batch, so scenes, questions and answers are those
-of the same batch without the option.
+(`line_is_distractor`: the gold, agent and heading questions, whose episodes `qa_spec` builds, which
+draws the lines). It teaches the brain that the line is not the gold: in `turn_qa`, where a line is
+always drawn, a brain trained without it turns toward the line when asked about the gold
+(`bench/distractor_crossover.py`; bench/RESULTS.md, session 15, has what the option changed). The
+lines are drawn after everything else in a batch, so scenes, questions and answers are those of
+the same batch without the option.
 """
 from __future__ import annotations
 
