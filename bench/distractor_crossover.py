@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datamodules import registry  # noqa: E402
-from penguin.evaluate import load_checkpoint  # noqa: E402
+from penguin.evaluate import check_writable, load_checkpoint  # noqa: E402
 from penguin.game import geometry  # noqa: E402
 from penguin.game.sampling import sample_line  # noqa: E402
 
@@ -74,6 +74,8 @@ def other_turn(view, other: str) -> torch.Tensor:
 def row(module, task: str, kind: str, variant: str, other: str | None, batches: int) -> dict:
     data = registry.get(task)(kinds=[kind], val_batches=batches, batch_size=32,
                               image_size=module.brain.config.image_size)
+    # the first answer token names the turn; the kind's first answer is the clockwise one
+    clockwise_id = int(data.replies.ids[data.label_index(data.kind(kind).answers[0])][1])
     hits = agrees = answered = 0
     for b in range(batches):
         spec = data.val_batch(b)
@@ -87,8 +89,6 @@ def row(module, task: str, kind: str, variant: str, other: str | None, batches: 
         hits += int(((predicted == reply[:, 1:]) | ~mask).all(1).sum())
         answered += len(reply)
         if other is not None:
-            # the first answer token names the turn; the kind's first answer is the clockwise one
-            clockwise_id = int(data.replies.ids[data.label_index(data.kind(kind).answers[0])][1])
             said_clockwise = predicted[:, 0] == clockwise_id
             agrees += int((said_clockwise == other_turn(view, other)).sum())
     result = {"task": task, "kind": kind, "variant": variant, "exact_acc": hits / answered, "answers": answered}
@@ -105,7 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=16, help="validation batches of 32 per row (default: 16)")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = parser.parse_args(argv)
-    module, _ = load_checkpoint(args.ckpt, "cpu")
+    if not Path(args.ckpt).is_file():
+        parser.error(f"--ckpt {args.ckpt}: no such file; give a run's checkpoint (runs/NAME/checkpoints/last.ckpt)")
+    if args.batches < 1:
+        parser.error(f"--batches: expected at least 1, got {args.batches}")
+    if args.out is not None:
+        try:
+            check_writable(args.out.parent)
+        except ValueError:
+            parser.error(f"--out {args.out}: its folder cannot be written; give a writable path")
+    try:
+        module, _ = load_checkpoint(args.ckpt, "cpu")
+    except ValueError as e:  # a missing or unreadable checkpoint, named in one line
+        parser.error(str(e))
     module.eval()
     if "turn_qa" not in module.task_names:
         parser.error(f"--ckpt: this run did not train turn_qa (it trained {', '.join(module.task_names)}); "
