@@ -84,7 +84,8 @@ class Plan:
     phase1_steps: int = 3000
     phase2_steps: int = 1500
     val_every: int = 100
-    val_batches: int = 8
+    val_batches: int = 8  # per task; phase 1's, and phase 2's for B
+    old_val_batches: int = 32  # phase 2's per task of A, whose single lowest validation the targets count
     batch_size: int = 32
     preset: str = "tiny64"
     lr: float = 1e-3
@@ -109,7 +110,7 @@ class Plan:
 
 
 QUICK = Plan(old=("near_gold_qa",), new=("arrow", "turn_qa"), phase1_steps=6, phase2_steps=6, val_every=3,
-             phase2_val_every=2, phase2_lr=5e-4, phase2_warmup=2, val_batches=1, batch_size=4)
+             phase2_val_every=2, phase2_lr=5e-4, phase2_warmup=2, val_batches=1, old_val_batches=2, batch_size=4)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps between validations in phase 2")
     parser.add_argument("--phase2-lr", type=float, default=d.phase2_lr, help="phase 2's peak learning rate")
     parser.add_argument("--phase2-warmup", type=int, default=d.phase2_warmup, help="phase 2's warmup steps")
-    parser.add_argument("--val-batches", type=int, default=d.val_batches, help="validation batches per task")
+    parser.add_argument("--val-batches", type=int, default=d.val_batches,
+                        help="validation batches per task in phase 1, and per task of B in phase 2 (default: %(default)s)")
+    parser.add_argument("--old-val-batches", type=int, default=d.old_val_batches,
+                        help="validation batches per task of A in phase 2 (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=d.batch_size)
     parser.add_argument("--phase2-seed", type=int, nargs="+", default=[d.phase2_seed],
                         help="seeds of phase 2's training batches and schedule (validation scenes stay fixed); "
@@ -147,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(dict.fromkeys(args.phase2_seed))  # in the order given, each once
     plan = replace(QUICK, phase2_seed=seeds[0], ema_decay=args.ema_decay) if args.quick else Plan(
         old=tuple(args.old), new=tuple(args.new), phase1_steps=args.phase1_steps, phase2_steps=args.phase2_steps,
-        val_every=args.val_every, val_batches=args.val_batches, batch_size=args.batch, old_share=args.old_share,
+        val_every=args.val_every, val_batches=args.val_batches, old_val_batches=args.old_val_batches,
+        batch_size=args.batch, old_share=args.old_share,
         old_lr_scale=args.old_lr_scale, phase2_lr=args.phase2_lr, phase2_warmup=args.phase2_warmup,
         phase2_val_every=args.phase2_val_every, phase2_seed=seeds[0], ema_decay=args.ema_decay)
     for seed in seeds:
@@ -199,8 +204,10 @@ def _run_arm(plan: Plan, arm: str, runs: Path, checkpoint: Path, adaptive_option
     weights = {**{t: plan.old_share / len(plan.old) for t in plan.old},
                **{t: (1 - plan.old_share) / len(plan.new) for t in plan.new}}
     options = {t: dict(plan.task_options.get(t, {})) for t in tasks}
-    if arm == "lr_scale":
-        for t in plan.old:
+    for t in plan.old:
+        if plan.old_val_batches != plan.val_batches:  # equal: the setting (and key) of runs made before the option
+            options[t]["val_batches"] = plan.old_val_batches
+        if arm == "lr_scale":
             options[t]["lr_scale"] = plan.old_lr_scale
     sampler = "adaptive" if arm == "adaptive" else "static"
     sampler_options = _resolved(sampler, {"weights": weights, **(adaptive_options if arm == "adaptive" else {})})
@@ -269,7 +276,8 @@ def _check(plan: Plan) -> None:
             raise ValueError(f"--old/--new: unknown task {name}; registered: {', '.join(registry.names())}")
     if set(plan.old) & set(plan.new):
         raise ValueError(f"--old and --new share {sorted(set(plan.old) & set(plan.new))}; a task is old or new")
-    for name in ("phase1_steps", "phase2_steps", "val_every", "phase2_val_every", "val_batches", "batch_size"):
+    for name in ("phase1_steps", "phase2_steps", "val_every", "phase2_val_every", "val_batches", "old_val_batches",
+                 "batch_size"):
         if getattr(plan, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(plan, name)}")
     if plan.phase2_seed < 0:

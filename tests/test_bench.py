@@ -428,6 +428,13 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     config = json.loads(next(runs.glob("phase2_lr_scale_*.json")).read_text())
     plan = bench_forgetting_plan()
     assert config["data"]["task_options"]["near_gold_qa"]["lr_scale"] == plan.old_lr_scale
+    # A's dips are single validations, so phase 2 validates A on more batches than B and than phase 1
+    assert plan.old_val_batches > plan.val_batches
+    assert config["data"]["task_options"]["near_gold_qa"]["val_batches"] == plan.old_val_batches
+    assert "val_batches" not in config["data"]["task_options"]["turn_qa"]
+    assert config["data"]["val_batches"] == plan.val_batches
+    assert "val_batches" not in json.loads(next(runs.glob("phase1_*.json")).read_text())["data"]["task_options"][
+        "near_gold_qa"]
     phase1 = json.loads(next(runs.glob("phase1_*.json")).read_text())  # phase 2 has its own schedule
     assert (phase1["model"]["lr"], phase1["trainer"]["val_check_interval"]) == (plan.lr, plan.val_every)
     assert (config["model"]["lr"], config["model"]["warmup_steps"], config["trainer"]["val_check_interval"]) == (
@@ -436,6 +443,7 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
                           (["--phase2-lr", "-1"], "--phase2-lr: expected a positive number"),
                           (["--phase2-seed", "-1"], "--phase2-seed: expected an integer >= 0"),
                           (["--ema-decay", "1.5"], "--ema-decay: expected a number in (0, 1)"),
+                          (["--old-val-batches", "0"], "--old-val-batches: expected a positive integer"),
                           (["--ema-decay", "slow"], "--ema-decay: ")]:
         with pytest.raises(SystemExit) as exit_:
             bench.main(["forgetting", *args])
