@@ -45,6 +45,15 @@ met and whether every target is met on every seed. `OUT/forgetting.png` has one 
 one panel per arm: every task's validation score against the step (A solid, B thin), and the
 sampler's shares under it.
 
+**Validation size.** The targets count a single lowest validation, so its sampling error is what
+they compare: at 256 answers a task at 96 % has a standard error of 1.2 points, so a dip of a few
+answers says little about the task on the scenes at large. Phase 2 therefore validates each task
+of A on `--old-val-batches` (default 32 batches: 1,024 answers, 0.6 points) and each task of B,
+whose finals are compared at a ratio, on `--val-batches` (default 8). Phase 1
+keeps `--val-batches`, so its best — the reference of every dip — is the highest of its noisy
+validations: that raises both arms' dips alike, which makes "at most half of `static`'s" harder,
+not easier.
+
 A task's **score** is its exact accuracy (`val/<task>/exact_acc`) for a question task and
 `1 − edit_ratio` for the arrow (higher is better for both); other tasks are reported by their
 validation loss only.
