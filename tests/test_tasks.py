@@ -136,6 +136,17 @@ def test_dataloaders_stream_the_same_batches_and_resume_where_they_stopped():
     assert len(vals) == 3 and same_batch(vals[2], module.val_batch(2))
 
 
+def test_a_mixture_validates_each_task_on_its_own_batch_count():
+    from datamodules.mixture import TaskMixture
+
+    mixture = TaskMixture(tasks=["near_gold_qa", "turn_qa"], task_options={"near_gold_qa": {"val_batches": 3}},
+                          batch_size=2, val_batches=1)
+    assert mixture.validation_keys() == [("near_gold_qa", 0), ("near_gold_qa", 1), ("near_gold_qa", 2), ("turn_qa", 0)]
+    vals = list(mixture.val_dataloader())
+    assert len(vals) == 4
+    assert same_batch(vals[2], registry.get("near_gold_qa")(batch_size=2, val_batches=3).val_batch(2))
+
+
 # --------------------------------------------------------------------------------- registry-wide
 def test_no_prompt_serves_two_question_kinds_and_answers_are_functions_of_the_scene():
     owners = prompt_owners()
