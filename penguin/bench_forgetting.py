@@ -263,12 +263,12 @@ def _resolved(sampler: str, options: dict) -> dict:
 
 
 def chance_scores(plan: Plan) -> dict[str, float]:
-    """Each task's `chance_exact_acc` on the validation batches the arms score it on (none for a
-    task whose answers are not classes)."""
+    """Each task of B's `chance_exact_acc` on the validation batches the arms score it on (none for
+    a task whose answers are not classes); only B's finals are compared with chance."""
     from datamodules import registry
 
     out = {}
-    for task in plan.old + plan.new:
+    for task in plan.new:
         module = registry.get(task)(**plan.task_options.get(task, {}), val_batches=plan.val_batches, batch_size=plan.batch_size,
                                     image_size=64)
         chance = module.baselines().get("chance_exact_acc")
