@@ -45,7 +45,8 @@ run's tasks (`lit_modules/warm_start.py`); a resumed run ignores them.
 
 **Averaged weights.** The module keeps an exponential moving average of the brain's weights
 (`averaged`, `lit_modules/weight_average.py`; `ema_decay` 0.99 by default, None for none), updated
-after every optimizer step; validation, evaluation and warm starts from its checkpoints use the
+after every optimizer step (at the full decay from the first step on a whole-brain warm start,
+after a ramp otherwise); validation, evaluation and warm starts from its checkpoints use the
 average, while training steps the brain itself.
 
 Other options: `preset`/`brain` (the brain, `penguin.brain`), `tasks` (the same as `data.tasks`),
@@ -94,7 +95,10 @@ class BrainModule(L.LightningModule):
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"model.preset/model.brain: {e}") from None
         # The weights validation, evaluation and warm starts use (lit_modules/weight_average.py).
-        self.averaged = WeightAverage(self.brain, ema_decay) if ema_decay is not None else None
+        # Decided by the setup, not by what happened at fit start, so a resume keeps it.
+        whole_brain_warm_start = bool(init_from) and init_components is None
+        self.averaged = (WeightAverage(self.brain, ema_decay, ramp=not whole_brain_warm_start)
+                         if ema_decay is not None else None)
         self.task_names = resolve_tasks(tasks)
         keys = [f"{t}/{term}" for t in self.task_names for term in TERMS]
         self.weighting = make_weighting(weighting, keys, **(weighting_options or {}))

@@ -8,9 +8,14 @@ one after each optimizer step (`model.ema_decay`, 0.99 by default; `null` keeps 
 where `t` is the run's step count (`trainer.global_step` before the step): the average starts as
 the weights it starts from and forgets them fast (d is 0.1 at the first step, 0.91 at step 90), and
 its memory grows with the run to the full `1 / (1 − ema_decay)` steps, reached at step
-`9 / (1 − ema_decay) − 10` (890 for 0.99). What it is for: single optimizer steps move a small
-brain's answers a lot (on `tiny64` one validation can find the arrow 0.2 worse than the ones either
-side of it, `bench/RESULTS.md`), and the average keeps what those steps agree on.
+`9 / (1 − ema_decay) − 10` (890 for 0.99). That ramp is for weights worth forgetting: a run that
+starts from random weights. A warm start that loads the whole brain (`model.init_from` without
+`model.init_components`) starts from trained weights, and its average runs at the full decay from
+its first step (`ramp=False`): the first steps of a fresh optimizer are a warm start's roughest, and
+the average keeps what the loaded brain knew through them. A warm start of some components keeps
+the ramp, since the rest of its brain is random. What the average is for: single optimizer steps
+move a small brain's answers a lot (on `tiny64` one validation can find the arrow 0.2 worse than
+the ones either side of it, `bench/RESULTS.md`), and the average keeps what those steps agree on.
 
 What uses the average (everything that judges or reuses the weights; training never does):
 
@@ -52,18 +57,20 @@ def holds_average(state_dict) -> bool:
     return any(key.startswith(AVERAGED) for key in state_dict)
 
 
-def step_decay(decay: float, step: int) -> float:
-    """The decay of the update after `step` earlier steps: `min(decay, (1 + step) / (10 + step))`."""
-    return min(decay, (1 + step) / (WARMUP_OFFSET + step))
+def step_decay(decay: float, step: int, ramp: bool = True) -> float:
+    """The decay of the update after `step` earlier steps: `min(decay, (1 + step) / (10 + step))`,
+    or `decay` from the first step without the ramp."""
+    return min(decay, (1 + step) / (WARMUP_OFFSET + step)) if ramp else decay
 
 
 class WeightAverage(nn.Module):
     """The averaged copy (`self.brain`) of a trained `Brain`; see the module docstring."""
 
-    def __init__(self, brain: Brain, decay: float) -> None:
+    def __init__(self, brain: Brain, decay: float, ramp: bool = True) -> None:
         super().__init__()
         check_decay(decay)
         self.decay = float(decay)
+        self.ramp = ramp  # False: the weights it starts from are trained ones (a whole-brain warm start)
         self.brain = copy.deepcopy(brain).requires_grad_(False)
         # One vocabulary for both: the kind head's classes mean the same kinds in the average.
         self.brain.kind_vocabulary = brain.kind_vocabulary
@@ -72,7 +79,7 @@ class WeightAverage(nn.Module):
     def update(self, brain: Brain, step: int) -> None:
         """Move the average towards `brain`'s weights after optimizer step number `step` (from 0)."""
         trained = [p.detach() for p in brain.parameters()]
-        torch._foreach_lerp_(list(self.brain.parameters()), trained, 1.0 - step_decay(self.decay, step))
+        torch._foreach_lerp_(list(self.brain.parameters()), trained, 1.0 - step_decay(self.decay, step, self.ramp))
 
     @torch.no_grad()
     def reset(self, brain: Brain) -> None:
