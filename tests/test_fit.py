@@ -12,6 +12,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2, metadata
 
 from datamodules import registry
 from penguin import evaluate, fit
+from penguin.brain import Brain
 
 TINY = ["--model.preset", "tiny64", "--data.batch_size", "4", "--data.val_batches", "1",
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
@@ -194,10 +195,17 @@ def _without_paths(state, run):
 CARRY = ["--memory.hard_reset", "every_n_steps", "--memory.every_n_steps", "5"]
 
 
-@pytest.mark.parametrize("extra", [[], CARRY, ["--model.ema_decay", "null"]],
-                         ids=["fresh-state", "carried-state", "no-average"])
+WARM_START = ["--model.init_from", "{earlier}"]  # the average holds its decay from the first step
+
+
+@pytest.mark.parametrize("extra", [[], CARRY, ["--model.ema_decay", "null"], WARM_START],
+                         ids=["fresh-state", "carried-state", "no-average", "warm-start"])
 def test_resume_continues_exactly(tmp_path, extra):
     memory = extra == CARRY
+    if extra == WARM_START:
+        torch.manual_seed(7)
+        torch.save(Brain.from_preset("tiny64").state_dict(), tmp_path / "earlier.pt")
+        extra = [arg.format(earlier=tmp_path / "earlier.pt") for arg in extra]
     common = ["--data.tasks", "[side_qa, arrow, near_gold_qa]", "--data.sampler", "adaptive",
               "--data.sampler_options", "{tolerance: 0.0, patience: 1, epsilon: 0.0}",
               "--model.weighting", "loss_ratio", "--trainer.val_check_interval", "6", *extra]

@@ -1,6 +1,6 @@
 """`model.ema_decay`: the average of the brain's weights (`lit_modules/weight_average.py`) follows
-every optimizer step by its warmed-up decay, is what validation and evaluation run, and survives a
-checkpoint that was written without it."""
+every optimizer step by its decay (ramped up, except on a whole-brain warm start), is what
+validation and evaluation run, and survives a checkpoint that was written without it."""
 import lightning as L
 import pytest
 import torch
@@ -8,6 +8,7 @@ import torch
 from datamodules.mixture import TaskMixture
 from lit_modules.brain_module import BrainModule
 from lit_modules.weight_average import step_decay
+from penguin.brain import Brain
 
 TASKS = ["near_gold_qa", "arrow"]
 
@@ -22,6 +23,7 @@ def _weights(brain: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_the_decay_warms_up_then_holds():
+    assert step_decay(0.99, 0, ramp=False) == step_decay(0.99, 7, ramp=False) == 0.99
     assert step_decay(0.99, 0) == pytest.approx(0.1)
     assert step_decay(0.99, 10) == pytest.approx(11 / 20)
     assert step_decay(0.99, 10_000) == 0.99
@@ -35,23 +37,40 @@ def test_a_decay_outside_zero_to_one_is_a_one_line_error(decay):
     assert "\n" not in str(error.value)
 
 
-def test_the_average_follows_each_step_by_the_warmed_up_decay():
-    """Recomputed by hand from the trained weights after each step."""
-    torch.manual_seed(0)
+@pytest.mark.parametrize("start", ["fresh", "whole_warm_start", "some_components"])
+def test_the_average_follows_each_step_by_its_decay(start, tmp_path):
+    """Recomputed by hand from the trained weights after each step: the decay ramps up from random
+    weights (a fresh run, or a warm start of some components), and holds from the first step on a
+    warm start of the whole brain."""
     decay = 0.8
-    module = BrainModule(preset="tiny64", tasks=TASKS, warmup_steps=1, ema_decay=decay)
+    warm = {}
+    if start != "fresh":
+        torch.manual_seed(7)
+        torch.save(Brain.from_preset("tiny64").state_dict(), tmp_path / "earlier.pt")
+        warm = {"init_from": str(tmp_path / "earlier.pt"),
+                "init_components": ["image_encoder"] if start == "some_components" else None}
+    torch.manual_seed(0)
+    module = BrainModule(preset="tiny64", tasks=TASKS, warmup_steps=1, ema_decay=decay, **warm)
     data = TaskMixture(tasks=TASKS, batch_size=4, sampler="round_robin")
-    trained = [_weights(module.brain)]
+    trained = []
 
     class Snapshot(L.Callback):
+        def on_train_start(self, trainer, pl_module):  # after a warm start has loaded its weights
+            trained.append(_weights(pl_module.brain))
+
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             trained.append(_weights(pl_module.brain))
 
     trainer = _trainer(6, limit_val_batches=0, callbacks=[Snapshot()])
     trainer.fit(module, data)
+    if start != "fresh":  # the run, and its average, start from the loaded weights
+        loaded = torch.load(tmp_path / "earlier.pt")
+        taken = [k for k in trained[0] if start == "whole_warm_start" or k.startswith("image_encoder.")]
+        assert taken and all(torch.equal(trained[0][k], loaded[k]) for k in taken)
+    ramp = start != "whole_warm_start"
     expected = dict(trained[0])
     for t, weights in enumerate(trained[1:]):
-        d = min(decay, (1 + t) / (10 + t))
+        d = min(decay, (1 + t) / (10 + t)) if ramp else decay
         expected = {k: d * expected[k] + (1 - d) * weights[k] for k in expected}
     averaged = _weights(module.averaged.brain)
     assert set(averaged) == set(expected)
