@@ -355,12 +355,14 @@ def test_forgetting_summary_reads_best_low_and_final_off_the_curves():
     curves = {"phase1": {"val/side_qa/exact_acc": [(0, 0.5), (100, 0.95), (200, 0.9)]},
               "static": {"val/side_qa/exact_acc": [(0, 0.94), (50, 0.7), (100, 0.9)],
                          "val/turn_qa/exact_acc": [(50, 0.6), (100, 0.8)], "val/turn_qa/loss": [(100, 0.3)]}}
-    report = bf.summarise(plan, curves, ["static"], {"turn_qa": 0.5})
-    assert report["old"]["side_qa"] == {"phase1_best": 0.95, "phase1_final": 0.9}
+    report = bf.summarise(plan, curves, ["static"], {"turn_qa": 0.5}, {"side_qa": 0.92})
+    assert report["old"]["side_qa"] == {"phase1_best": 0.95, "phase1_final": 0.9, "start": 0.92}
     side = report["arms"]["static"]["old"]["side_qa"]
     assert (side["lowest"], side["low_step"], side["final"]) == (0.7, 50, 0.9)
-    assert side["dip"] == pytest.approx(0.25) and side["final_drop"] == pytest.approx(0.05)
-    assert side["sustained_low"] == 0.9 and side["sustained_dip"] == pytest.approx(0.05)  # median of 0.94, 0.7, 0.9
+    # Dips fall from the start; the final is held to the phase-1 best.
+    assert side["dip"] == pytest.approx(0.22) and side["dip_from_best"] == pytest.approx(0.25)
+    assert side["final_drop"] == pytest.approx(0.05)
+    assert side["sustained_low"] == 0.9 and side["sustained_dip"] == pytest.approx(0.02)  # median of 0.94, 0.7, 0.9
     assert report["arms"]["static"]["new"]["turn_qa"] == {"final": 0.8, "final_loss": 0.3, "chance": 0.5}
 
 
@@ -397,6 +399,17 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
     adaptive = json.loads(next(runs.glob("phase2_adaptive_*.json")).read_text())["data"]["sampler_options"]
     assert adaptive["severe"] == 1.0 and adaptive["rebase_after"] == 3  # the defaults, written out
     assert report["old"]["near_gold_qa"]["phase1_best"] is not None
+    # The start is phase 1's last weights on phase 2's validation of A: on phase 1's own single
+    # batch it is phase 1's last validation (at the same weights), and every arm's dip falls from it.
+    checkpoint = next(runs.glob("phase1_*/checkpoints/last.ckpt"))
+    assert (checkpoint.parent / "start_scores_2.json").is_file()
+    one_batch = bf.start_scores(replace(bf.QUICK, old_val_batches=1), checkpoint)
+    assert one_batch["near_gold_qa"] == pytest.approx(report["old"]["near_gold_qa"]["phase1_final"], abs=1e-6)
+    start = report["old"]["near_gold_qa"]["start"]
+    assert start == json.loads((checkpoint.parent / "start_scores_2.json").read_text())["near_gold_qa"]
+    for entry in seed0["arms"].values():
+        old = entry["old"]["near_gold_qa"]
+        assert old["dip"] == pytest.approx(start - old["lowest"])
     first_png = tmp_path / "first.png"
     first_png.write_bytes((out / "forgetting.png").read_bytes())
     assert "phase1_" in capsys.readouterr().out
@@ -448,6 +461,12 @@ def test_forgetting_smoke_run_writes_its_report_and_reuses_phase_1(tmp_path, cap
         with pytest.raises(SystemExit) as exit_:
             bench.main(["forgetting", *args])
         assert exit_.value.code == 2 and message in capsys.readouterr().err, args
+    # A phase 1 run again (its checkpoints are gone) measures its start again: none of the old one is kept.
+    (checkpoint.parent / "start_scores_2.json").write_text('{"near_gold_qa": -1.0}')
+    for held in checkpoint.parent.glob("*.ckpt"):
+        held.unlink()
+    assert bench.main([*argv, "--arms", "static"]) == 0
+    assert json.loads((out / "forgetting.json").read_text())["old"]["near_gold_qa"]["start"] == pytest.approx(start)
 
 
 def bench_forgetting_plan():
