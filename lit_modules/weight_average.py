@@ -11,12 +11,13 @@ its memory grows with the run to the full `1 / (1 − ema_decay)` steps, reached
 `9 / (1 − ema_decay) − 10` (890 for 0.99). That ramp is for weights worth forgetting: a run that
 starts from random weights. A warm start that loads the whole brain (`model.init_from` without
 `model.init_components`) starts from trained weights, and its average runs at the full decay from
-its first step (`ramp=False`): the first steps of a fresh optimizer are a warm start's roughest, and
-the average keeps what the loaded brain knew through them (in the forgetting benchmark it shrank
-the static mix's worst old-skill dip on every seed, `bench/RESULTS.md` session 17). A warm start of some components keeps
-the ramp, since the rest of its brain is random. What the average is for: single optimizer steps
-move a small brain's answers a lot (on `tiny64` one validation can find the arrow 0.2 worse than
-the ones either side of it, `bench/RESULTS.md`), and the average keeps what those steps agree on.
+its first step (`ramp=False`): the first steps of a fresh optimizer are a warm start's roughest,
+and the average keeps what the loaded brain knew through them (in the forgetting benchmark it
+shrank the static mix's worst old-skill dip on every seed, `bench/RESULTS.md` session 17). A warm
+start of some components keeps the ramp, since the rest of its brain is random. What the average
+is for: single optimizer steps move a small brain's answers a lot (on `tiny64` one validation can
+find the arrow 0.2 worse than the ones either side of it, `bench/RESULTS.md`), and the average
+keeps what those steps agree on.
 
 What uses the average (everything that judges or reuses the weights; training never does):
 
