@@ -384,37 +384,3 @@ def test_a_text_only_step_reads_memory_and_prompt_and_draws_nothing(brain):
     out2, _ = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids), state)
     out3, _ = brain(BrainStep(image=step.image, prompt_ids=step.prompt_ids), BrainState.fresh(2, "cpu"))
     assert not torch.allclose(out2.image, out3.image)
-
-
-def test_a_fresh_pixel_refinement_draws_what_the_tokens_draw_and_then_reaches_across_seams():
-    """`image_refine_channels` (`penguin/brain/vision.py::PixelRefine`): zero until trained, so a
-    brain with one and the same other weights draws the same image; once its weights move, a
-    pixel's change reaches 2 px into the neighbouring patch and no further."""
-    torch.manual_seed(0)
-    plain = Brain.from_preset("tiny64")
-    refined = Brain.from_preset("tiny64", image_refine_channels=16)
-    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
-    assert sorted(missing) == [f"image_decoder.refine.{i}.{p}" for i in (0, 2) for p in ("bias", "weight")]
-    assert not unexpected
-    step = full_step(plain.config, 2)
-    drawn = plain(step, BrainState.fresh(2, "cpu"))[0].image
-    assert torch.equal(refined(step, BrainState.fresh(2, "cpu"))[0].image, drawn)
-
-    refine = refined.image_decoder.refine
-    torch.nn.init.normal_(refine[2].weight, std=0.1)
-    logits = torch.zeros(1, 3, 64, 64)
-    poked = logits.clone()
-    poked[0, :, 7, 7] = 1.0  # the last pixel of the first patch
-    change = (refine(poked) - refine(logits)).abs().amax(1)[0]
-    reached = change > 0
-    assert reached[9, 9] and reached[5, 5]  # 2 px into the next patch, and back into its own
-    assert not reached[10].any() and not reached[:, 10].any() and not reached[4].any()
-
-
-def test_the_refinement_size_may_be_zero_but_no_other_size():
-    assert BrainConfig(image_refine_channels=0).image_refine_channels == 0
-    assert Brain(BrainConfig()).image_decoder.refine is None
-    with pytest.raises(ValueError, match="image_refine_channels must be a non-negative int; got -1"):
-        BrainConfig(image_refine_channels=-1)
-    with pytest.raises(ValueError, match="image_decoder_layers must be a positive int; got 0"):
-        BrainConfig(image_decoder_layers=0)

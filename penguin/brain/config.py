@@ -19,10 +19,6 @@ Fields, by component (every transformer stack has its own depth and head count):
   channels learned near in 2. The 64-px presets therefore use `"conv"`; `seed224` keeps `"patch"`.
 - `width`, `mlp_ratio`: token width and MLP hidden multiple, shared by every stack.
 - `image_encoder_*`, `image_decoder_*`: the vision stacks (`vision.py`).
-- `image_refine_channels`: hidden channels of the image decoder's pixel refinement, two 3×3
-  convolutions over the drawn image whose output is added to it before the sigmoid, so that
-  neighbouring patches agree along their shared border (`vision.py`); 0, every preset's value,
-  draws each patch from its token alone.
 - `text_encoder_*`, `text_decoder_*`: the language stacks (`language.py`).
 - `context_encoder_*`: bidirectional self-attention over the whole context (images, memory, value
   token, prompt) so the sources inform each other before the readers read (`brain.py`).
@@ -43,7 +39,6 @@ PAD_ID = 0
 
 
 STEMS = ("patch", "conv")  # how pixels become tokens (penguin/brain/vision.py)
-MAY_BE_ZERO = ("image_refine_channels",)  # size fields where 0 means "none of it"
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,6 @@ class BrainConfig:
     image_encoder_heads: int = 4
     image_decoder_layers: int = 1
     image_decoder_heads: int = 4
-    image_refine_channels: int = 0
     text_encoder_layers: int = 2
     text_encoder_heads: int = 4
     text_decoder_layers: int = 1
@@ -78,12 +72,8 @@ class BrainConfig:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name == "stem":
-                continue
-            least = 0 if field.name in MAY_BE_ZERO else 1
-            if not isinstance(value, int) or value < least:
-                kind = "a non-negative" if least == 0 else "a positive"
-                raise ValueError(f"BrainConfig.{field.name} must be {kind} int; got {value!r}")
+            if field.name != "stem" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"BrainConfig.{field.name} must be a positive int; got {value!r}")
         if self.stem not in STEMS:
             raise ValueError(f"BrainConfig.stem must be one of {', '.join(map(repr, STEMS))}; got {self.stem!r}")
         if self.image_size % self.patch_size:

@@ -27,14 +27,6 @@ position, plus a skip from the mixed image tokens that were fed to the context, 
 input image back out is easy and the decoder's layers only have to learn the *change* the task asks
 for. The queries cross-attend to the context; each output token becomes `patch_size²` RGB pixels
 through one linear layer, and a sigmoid keeps the image in `[0, 1]`.
-
-With `config.image_refine_channels = C > 0` the drawn image (before the sigmoid) also passes through
-`PixelRefine`: a 3×3 convolution to C channels, a GELU and a 3×3 convolution back to RGB, added to
-it. Each token draws its own patch, so two neighbouring patches meet at a seam that nothing makes
-them agree on, and a large flat area (a zoomed coin) comes out mottled patch by patch; the
-refinement sees 5×5 pixels across the seams. Its last convolution starts at zero, so a fresh
-refinement draws exactly what the tokens draw, and a warm start from a brain without one begins
-where that brain was.
 """
 from __future__ import annotations
 
@@ -115,7 +107,6 @@ class ImageDecoder(nn.Module):
             config.image_decoder_layers, config.width, config.image_decoder_heads, config.mlp_ratio
         )
         self.to_pixels = nn.Linear(config.width, 3 * config.patch_size ** 2)
-        self.refine = PixelRefine(config.image_refine_channels) if config.image_refine_channels else None
 
     def forward(self, image_tokens: Tensor, context: Tensor, context_valid: Tensor) -> Tensor:
         batch, _, width = image_tokens.shape
@@ -123,20 +114,5 @@ class ImageDecoder(nn.Module):
         queries = image_tokens + self.queries + positions
         patches = self.to_pixels(self.transformer(queries, context, None, key_mask(context_valid)))
         g, p = self.grid, self.patch_size
-        pixels = patches.view(batch, g, g, 3, p, p).permute(0, 3, 1, 4, 2, 5).reshape(batch, 3, g * p, g * p)
-        if self.refine is not None:
-            pixels = pixels + self.refine(pixels)
-        return pixels.sigmoid()
-
-
-class PixelRefine(nn.Sequential):
-    """`[N, 3, S, S]` image logits → a correction of the same shape from each pixel's 5×5
-    neighbourhood (module docstring); zero until trained."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(nn.Conv2d(3, channels, kernel_size=3, padding=1), nn.GELU(),
-                         nn.Conv2d(channels, 3, kernel_size=3, padding=1))
-        nn.init.kaiming_normal_(self[0].weight, nonlinearity="relu")
-        nn.init.zeros_(self[0].bias)
-        nn.init.zeros_(self[2].weight)
-        nn.init.zeros_(self[2].bias)
+        pixels = patches.view(batch, g, g, 3, p, p).permute(0, 3, 1, 4, 2, 5)
+        return pixels.reshape(batch, 3, g * p, g * p).sigmoid()
