@@ -34,9 +34,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.checkpoint_cli import add_arguments, load_module  # noqa: E402
 from datamodules import registry  # noqa: E402
 from lit_modules.terms import BACKGROUND_LEVEL  # noqa: E402
-from penguin.evaluate import check_writable, load_checkpoint  # noqa: E402
+from penguin.evaluate import load_checkpoint  # noqa: E402
 
 # (name, lowest factor, highest factor), both ends included; factor 1 is the whole room
 SPLITS = (("room", 1.0, 1.0), ("zoom 2-5", 2.0, 5.0), ("zoom 5-10", 5.0, 10.0), ("zoom 10-21", 10.0, 21.0))
@@ -123,27 +124,9 @@ def measure(module, batches: int, batch_size: int = 32) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True, help="a checkpoint of a run that trained control")
-    parser.add_argument("--batches", type=int, default=16, help="validation batches of 32 (default: 16)")
-    parser.add_argument("--out", type=Path, help="write the numbers as JSON here")
+    add_arguments(parser, "a checkpoint of a run that trained control")
     args = parser.parse_args(argv)
-    if not Path(args.ckpt).is_file():
-        parser.error(f"--ckpt {args.ckpt}: no such file; give a run's checkpoint (runs/NAME/checkpoints/last.ckpt)")
-    if args.batches < 1:
-        parser.error(f"--batches: expected at least 1, got {args.batches}")
-    if args.out is not None:
-        try:
-            check_writable(args.out.parent)
-        except ValueError:
-            parser.error(f"--out {args.out}: its folder cannot be written; give a writable path")
-    try:
-        module, _ = load_checkpoint(args.ckpt, "cpu")
-    except ValueError as e:  # a missing or unreadable checkpoint, named in one line
-        parser.error(str(e))
-    module.eval()
-    if "control" not in module.task_names:
-        parser.error(f"--ckpt: this run did not train control (it trained {', '.join(module.task_names)}); "
-                     "give a checkpoint of a run with control")
+    module = load_module(parser, args, "control", load_checkpoint)
     result = measure(module, args.batches)
     print(f"control MSE {result['mse']:.5f} over {result['samples']} views")
     print(f"{'split':11s} {'views':>5s} {'MSE':>8s} {'share':>6s} {'fg px':>6s} {'MSE fg':>8s} {'MSE bg':>8s} "

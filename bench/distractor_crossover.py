@@ -32,8 +32,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.checkpoint_cli import add_arguments, load_module  # noqa: E402
 from datamodules import registry  # noqa: E402
-from penguin.evaluate import check_writable, load_checkpoint  # noqa: E402
+from penguin.evaluate import load_checkpoint  # noqa: E402
 from penguin.game import geometry  # noqa: E402
 from penguin.game.sampling import sample_line  # noqa: E402
 
@@ -100,28 +101,10 @@ def row(module, task: str, kind: str, variant: str, other: str | None, batches: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True, help="a checkpoint of a run that trained turn_qa (and, for "
-                        "their rows, next_move_qa and line_facing_qa)")
-    parser.add_argument("--batches", type=int, default=16, help="validation batches of 32 per row (default: 16)")
-    parser.add_argument("--out", type=Path, help="write the rows as JSON here")
+    add_arguments(parser, "a checkpoint of a run that trained turn_qa (and, for their rows, next_move_qa "
+                  "and line_facing_qa)", per=" per row")
     args = parser.parse_args(argv)
-    if not Path(args.ckpt).is_file():
-        parser.error(f"--ckpt {args.ckpt}: no such file; give a run's checkpoint (runs/NAME/checkpoints/last.ckpt)")
-    if args.batches < 1:
-        parser.error(f"--batches: expected at least 1, got {args.batches}")
-    if args.out is not None:
-        try:
-            check_writable(args.out.parent)
-        except ValueError:
-            parser.error(f"--out {args.out}: its folder cannot be written; give a writable path")
-    try:
-        module, _ = load_checkpoint(args.ckpt, "cpu")
-    except ValueError as e:  # a missing or unreadable checkpoint, named in one line
-        parser.error(str(e))
-    module.eval()
-    if "turn_qa" not in module.task_names:
-        parser.error(f"--ckpt: this run did not train turn_qa (it trained {', '.join(module.task_names)}); "
-                     "the crossover asks turn_qa's questions")
+    module = load_module(parser, args, "turn_qa", load_checkpoint)
     rows = []
     for task, kind, variant, other in ROWS:
         if task not in module.task_names:
