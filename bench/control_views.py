@@ -7,8 +7,8 @@ the scores of two brain-free references that lose known detail.
 `control` (`datamodules/control.py`) reconstructs its input: a whole room (half the views, with or
 without a jitter) or a zoom of factor 2–21 (`penguin/game/control.py`). Its validation MSE is one
 number; this splits it over the views' zoom factor (`room`, `zoom 2-5`, `zoom 5-10`,
-`zoom 10-21`), and within each split over foreground pixels (any channel below
-`lit_modules/terms.py::BACKGROUND_LEVEL`: walls, gold, agent, line) and background ones. Per split:
+`zoom 10-21`), and within each split over foreground pixels (the loss's own
+`lit_modules/terms.py::foreground`: walls, gold, agent, line) and background ones. Per split:
 the samples, the MSE, its share of the total squared error, the foreground's share of the pixels,
 the MSE on each kind of pixel, and the MSE of two references computed from the target alone:
 
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.checkpoint_cli import add_arguments, load_module  # noqa: E402
 from datamodules import registry  # noqa: E402
-from lit_modules.terms import BACKGROUND_LEVEL  # noqa: E402
+from lit_modules.terms import foreground  # noqa: E402
 from penguin.evaluate import load_checkpoint  # noqa: E402
 
 # (name, lowest factor, highest factor), both ends included; factor 1 is the whole room
@@ -69,10 +69,10 @@ def per_sample(prediction: torch.Tensor, target: torch.Tensor, patch_size: int) 
     """Per sample `[B]`: squared-error sums over foreground and background pixels, their pixel
     counts, and the references' squared-error sums (every sum over pixels and channels, as MSE)."""
     squared = (prediction.float() - target.float()).pow(2).sum(1)  # [B, S, S]
-    foreground = target.min(dim=1).values < BACKGROUND_LEVEL
-    stats = {"foreground_sq": (squared * foreground).flatten(1).sum(1),
-             "background_sq": (squared * ~foreground).flatten(1).sum(1),
-             "foreground_pixels": foreground.flatten(1).sum(1).float(),
+    drawn = foreground(target)
+    stats = {"foreground_sq": (squared * drawn).flatten(1).sum(1),
+             "background_sq": (squared * ~drawn).flatten(1).sum(1),
+             "foreground_pixels": drawn.flatten(1).sum(1).float(),
              "pixels": torch.full((len(target),), float(target[0, 0].numel()))}
     for name, reference in (("half_resolution", half_resolution(target)),
                             ("flat_patches", flat_patches(target, patch_size))):

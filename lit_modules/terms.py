@@ -113,11 +113,17 @@ def image_loss(prediction: Tensor, target: Tensor, foreground_weight: float = 0.
     edits = edit_weight > 0 and input is not None and input.shape == target.shape
     if foreground_weight <= 0 and not edits:
         return squared.mean()
-    w = 1.0 + foreground_weight * (target.min(dim=1).values < BACKGROUND_LEVEL).float()
+    w = 1.0 + foreground_weight * foreground(target).float()
     if edits:
         w = w + edit_weight * changed_pixels(input, target)[:, 0].float()
     w = w / w.mean(dim=(1, 2), keepdim=True)
     return (squared * w).mean()
+
+
+def foreground(target: Tensor) -> Tensor:
+    """`[B, S, S]` bool: the target's drawn pixels (walls, gold, agent, line), where some channel is
+    below `BACKGROUND_LEVEL`; the rest is the empty floor."""
+    return target.min(dim=1).values < BACKGROUND_LEVEL
 
 
 def changed_pixels(input: Tensor, target: Tensor) -> Tensor:
